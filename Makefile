@@ -1,0 +1,52 @@
+# serverless-im -- the entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= .data
+PORT ?= 8000
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help dev test test-unit test-integration test-e2e lint typecheck services clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# The virtualenv is rebuilt when a requirements file changes. Its output goes to
+# stderr so that `make -s token` prints nothing but the token.
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))" >&2; exit 1; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt >&2
+	@touch $@
+
+services: $(STAMP) ## build/install FerretDB and redis-server when missing (cached)
+	@$(BIN)/python -m infra.services ensure >&2
+
+dev: services ## run Redis, a MongoDB-compatible server and the app locally (Ctrl-C stops all)
+	@$(BIN)/python -m infra.services run --data-dir $(DATA_DIR)
+
+lint: $(STAMP) ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict)
+	$(BIN)/mypy
+
+test-unit: $(STAMP) ## unit tests (no I/O)
+	$(BIN)/pytest tests/unit -q
+
+test-integration: services ## integration tests against real FerretDB/MongoDB and Redis
+	$(BIN)/pytest tests/integration -q
+
+test-e2e: services ## end-to-end tests through the local API Gateway
+	$(BIN)/pytest tests/e2e -q
+
+test: services lint typecheck ## everything CI runs: lint, types, all test tiers
+	$(BIN)/pytest -q
+
+clean: ## remove the virtualenv and local data (the FerretDB build cache stays)
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""serverless-im: the code that ships in the Lambda bundle (handlers, models, data layer)."""

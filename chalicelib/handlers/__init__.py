@@ -1,0 +1,1 @@
+"""Route handlers: translate API Gateway events into calls on the services, and back."""

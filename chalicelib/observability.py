@@ -1,0 +1,63 @@
+"""Structured logs and metrics (Powertools), and the Chalice middleware that scopes them.
+
+Log lines carry the connection id and request id as keys; they never carry a token or
+message content (handlers log ids, counts and error codes only). Metrics are CloudWatch
+EMF lines, flushed at the end of each invocation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "serverless-im"
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="ServerlessIM", service=SERVICE)
+
+
+def count(name: str, value: int = 1) -> None:
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def _request_keys(event: Any) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    connection_id = getattr(event, "connection_id", None)
+    if connection_id:
+        keys["connection_id"] = connection_id
+    raw = event.to_dict() if hasattr(event, "to_dict") else {}
+    context = raw.get("requestContext") or getattr(event, "context", None) or {}
+    if isinstance(context, dict):
+        if context.get("requestId"):
+            keys["request_id"] = str(context["requestId"])
+        if context.get("routeKey"):
+            keys["route"] = str(context["routeKey"])
+        elif context.get("resourcePath"):
+            keys["route"] = str(context["resourcePath"])
+    return keys
+
+
+def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware for every handler: log keys for this invocation, then metrics."""
+    keys = _request_keys(event)
+    logger.thread_safe_append_keys(**keys)
+    try:
+        return get_response(event)
+    finally:
+        logger.thread_safe_remove_keys(list(keys))
+        _flush_metrics()
+
+
+def _flush_metrics() -> None:
+    if not metrics.metric_set:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            metrics.flush_metrics()
+    except Exception:  # metrics must never fail the request they describe
+        logger.warning("metrics flush failed", exc_info=True)

@@ -1,0 +1,84 @@
+"""Client input -> typed models, and validation failures -> our errors.
+
+Messages of refusals name the field and the rule, never echo the value (it could be
+message content or a token).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from chalicelib.errors import BadRequest, ImError, TooLarge
+from chalicelib.models import ACK_ID_MAX_CHARS, ClientFrame
+
+M = TypeVar("M", bound=BaseModel)
+
+# API Gateway's own message limit; a valid frame (8,000 characters of content, even all
+# written as JSON escapes) always fits.
+MAX_FRAME_CHARS = 128 * 1024
+_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+
+
+def _describe(exc: ValidationError) -> ImError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind = first["type"]
+    # The discriminated union puts the tag first in the location; drop it.
+    loc = [str(p) for p in first["loc"] if p not in ("send", "ping", "read")]
+    where = ".".join(loc)
+    if kind == "json_invalid":
+        return BadRequest("body is not valid JSON")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return BadRequest("expected a JSON object")
+    if kind == "union_tag_not_found":
+        return BadRequest("`action` is required")
+    if kind == "union_tag_invalid":
+        return BadRequest("unknown action; expected send, ping or read")
+    if kind == "string_too_long" and where == "content":
+        return TooLarge("content is longer than 8000 characters")
+    if kind == "extra_forbidden":
+        return BadRequest(f"unknown field `{where}`")
+    if kind == "missing":
+        return BadRequest(f"`{where}` is required")
+    if kind == "value_error":
+        message = str(first.get("ctx", {}).get("error", first["msg"]))
+        return BadRequest(message)
+    return BadRequest(f"`{where}`: {first['msg']}" if where else first["msg"])
+
+
+def parse_client_frame(body: str | None) -> ClientFrame:
+    if body is None or body == "":
+        raise BadRequest("empty frame")
+    if len(body) > MAX_FRAME_CHARS:
+        raise TooLarge("frame too large")
+    try:
+        return _frames.validate_json(body)
+    except ValidationError as exc:
+        raise _describe(exc) from None
+
+
+def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int) -> M:
+    """A REST body into `model`; an empty body is `{}` (all fields at their defaults)."""
+    if raw is None or raw in (b"", ""):
+        raw = b"{}"
+    if len(raw) > max_bytes:
+        raise TooLarge("request body too large")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _describe(exc) from None
+
+
+def recover_ack_id(body: str | None) -> str | None:
+    """The frame's ack_id, if one can be read even from a frame that failed validation,
+    so the client can match the error to what it sent."""
+    if not body or len(body) > MAX_FRAME_CHARS:
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    ack = data.get("ack_id") if isinstance(data, dict) else None
+    return ack if isinstance(ack, str) and 0 < len(ack) <= ACK_ID_MAX_CHARS else None

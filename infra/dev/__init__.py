@@ -1,0 +1,1 @@
+"""The local stack behind `make dev` and `make token`: services, secret, gateway."""

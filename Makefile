@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: help dev test test-unit test-integration test-e2e lint typecheck services clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # The virtualenv is rebuilt when a requirements file changes. Its output goes to
 # stderr so that `make -s token` prints nothing but the token.
@@ -48,5 +48,22 @@ test-e2e: services ## end-to-end tests through the local API Gateway
 test: services lint typecheck ## everything CI runs: lint, types, all test tiers
 	$(BIN)/pytest -q
 
+# --- deployment (docs/deploy.md) ---
+LOCALSTACK_COMPOSE := docker compose -f infra/localstack/compose.yaml
+.PHONY: package deploy-localstack e2e-localstack localstack-down
+
+package: $(STAMP) ## chalice package every stage (or STAGE=prod) to build/package, then cfn-lint
+	$(BIN)/python -m infra.deploy.package $(if $(STAGE),--stage $(STAGE))
+
+deploy-localstack: $(STAMP) ## deploy the localstack stage into LocalStack (needs Docker + LOCALSTACK_AUTH_TOKEN)
+	$(LOCALSTACK_COMPOSE) up -d --wait
+	$(BIN)/python -m infra.localstack deploy
+
+e2e-localstack: $(STAMP) ## the end-to-end suite against the LocalStack deployment
+	$(BIN)/python -m infra.localstack e2e
+
+localstack-down: ## stop LocalStack, MongoDB and Redis
+	$(LOCALSTACK_COMPOSE) down
+
 clean: ## remove the virtualenv and local data (the FerretDB build cache stays)
-	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DATA_DIR) build .pytest_cache .mypy_cache .ruff_cache

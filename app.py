@@ -15,6 +15,8 @@ from chalicelib.handlers import rest, ws
 from chalicelib.observability import observe
 
 app = Chalice(app_name="serverless-im")
+# Chalice still gates its WebSocket support behind an opt-in; package/deploy stop without it.
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(observe, "all")
 
 

@@ -4,6 +4,7 @@ HS256-family tokens are checked against a shared secret; RS/ES/PS/EdDSA tokens a
 a JWKS (any OIDC provider, e.g. Cognito). The accepted algorithms are an explicit
 allow-list (never `none`, never HMAC with a public key), `exp` is required, and
 `iss`/`aud` are checked when configured. Failure reasons go to metrics, never the token.
+The user id is a decimal string in `sub` (or the claim IM_JWT_USER_CLAIM names).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from chalicelib.config import JwtSettings
 from chalicelib.errors import Unauthorized
 from chalicelib.models import USER_ID_MAX
 
-_SUB = re.compile(r"[1-9][0-9]{0,18}")
+_USER = re.compile(r"[1-9][0-9]{0,18}")  # decimal, no sign, no leading zero
 _BEARER = re.compile(r"Bearer[ \t]+(\S+)[ \t]*", re.IGNORECASE)
 
 
@@ -45,7 +46,10 @@ class JwtVerifier:
     def from_settings(cls, settings: JwtSettings, secret: str | None) -> JwtVerifier:
         if settings.jwks_url:
             # PyJWKClient caches the key set and refetches on an unknown `kid`.
-            return cls(settings, jwks_client=jwt.PyJWKClient(settings.jwks_url, lifespan=3600))
+            client = jwt.PyJWKClient(
+                settings.jwks_url, lifespan=3600, timeout=settings.jwks_timeout_seconds
+            )
+            return cls(settings, jwks_client=client)
         return cls(settings, secret=secret)
 
     def user_of(self, token: str) -> int:
@@ -61,16 +65,16 @@ class JwtVerifier:
                 audience=self._settings.audience,
                 leeway=self._settings.leeway_seconds,
                 options={
-                    "require": ["exp", "sub"],
+                    "require": ["exp", self._settings.user_claim],
                     "verify_aud": self._settings.audience is not None,
                 },
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("invalid or expired token") from exc
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not _SUB.fullmatch(sub) or int(sub) > USER_ID_MAX:
+        user = claims.get(self._settings.user_claim)
+        if not isinstance(user, str) or not _USER.fullmatch(user) or int(user) > USER_ID_MAX:
             raise Unauthorized("token subject is not a user id")
-        return int(sub)
+        return int(user)
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -38,6 +38,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false")
+
+
 @dataclass(frozen=True)
 class JwtSettings:
     algorithms: tuple[str, ...] = ("HS256",)
@@ -47,6 +56,10 @@ class JwtSettings:
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: int = 30
+    # The claim that holds the user id. `sub` by default; an OIDC provider whose `sub`
+    # is not a number (Cognito's is a UUID) can put it in a custom claim instead.
+    user_claim: str = "sub"
+    jwks_timeout_seconds: int = 3
 
     def __post_init__(self) -> None:
         algs = set(self.algorithms)
@@ -86,6 +99,8 @@ class Settings:
     mongodb_uri_param: str | None = None
     mongodb_database: str = "im"
     redis_url: str | None = None
+    redis_url_param: str | None = None  # when the URL carries an AUTH token
+    redis_cluster: bool = False
     jwt: JwtSettings = field(default_factory=JwtSettings)
     management_url: str | None = None
     region: str | None = None
@@ -95,6 +110,8 @@ class Settings:
     push_timeout_seconds: int = 3
     send_rate: RateLimit = field(default_factory=RateLimit)
     max_request_bytes: int = 256 * 1024
+    # Lambda's synchronous response limit is 6 MB; an unread page stops short of it.
+    max_page_bytes: int = 4 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,14 +124,21 @@ class Settings:
             issuer=env.get("IM_JWT_ISSUER") or None,
             audience=env.get("IM_JWT_AUDIENCE") or None,
             leeway_seconds=_int(env, "IM_JWT_LEEWAY_SECONDS", 30),
+            user_claim=env.get("IM_JWT_USER_CLAIM") or "sub",
         )
         return cls(
             mongodb_uri=env.get("MONGODB_URI") or None,
             mongodb_uri_param=env.get("MONGODB_URI_PARAM") or None,
             mongodb_database=env.get("MONGODB_DATABASE") or "im",
             redis_url=env.get("REDIS_URL") or None,
+            redis_url_param=env.get("REDIS_URL_PARAM") or None,
+            redis_cluster=_bool(env, "IM_REDIS_CLUSTER"),
             jwt=jwt,
-            management_url=(env.get("IM_MANAGEMENT_URL") or "").rstrip("/") or None,
+            # The local API Gateway announces its own management URL to the handlers.
+            management_url=(
+                env.get("IM_MANAGEMENT_URL") or env.get("LOCALGW_MANAGEMENT_URL") or ""
+            ).rstrip("/")
+            or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             cors_allow_origins=_csv(env.get("IM_CORS_ALLOW_ORIGINS")),
             presence_ttl_seconds=_int(env, "IM_PRESENCE_TTL_SECONDS", 2 * 3600 + 300, 1),

@@ -14,10 +14,11 @@ from typing import Any
 
 import redis
 from pymongo import MongoClient
+from redis.cluster import RedisCluster
 
 from chalicelib.auth import JwtVerifier, TokenVerifier
 from chalicelib.config import ConfigError, Settings
-from chalicelib.presence import Presence
+from chalicelib.presence import Presence, RedisLike
 from chalicelib.push import Pusher
 from chalicelib.ratelimit import SendRateLimiter
 from chalicelib.secrets import read_secret
@@ -79,16 +80,21 @@ class Services:
         return store
 
     @functools.cached_property
-    def redis(self) -> redis.Redis:
-        if not self.settings.redis_url:
-            raise ConfigError("REDIS_URL is not set")
-        return redis.Redis.from_url(
-            self.settings.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=2,
-            health_check_interval=30,
-        )
+    def redis(self) -> RedisLike:
+        url = self.settings.redis_url
+        if not url and self.settings.redis_url_param:
+            url = read_secret(self.settings.redis_url_param, self.settings.region)
+        if not url:
+            raise ConfigError("REDIS_URL (or REDIS_URL_PARAM) is not set")
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+        }
+        if self.settings.redis_cluster:
+            # Every command we send names one key, hash-tagged, so any cluster works.
+            return RedisCluster.from_url(url, **options)
+        return redis.Redis.from_url(url, health_check_interval=30, **options)
 
     @functools.cached_property
     def presence(self) -> Presence:
@@ -113,9 +119,11 @@ class Services:
         which works with or without a custom domain in front."""
         if self.settings.management_url:
             return self.settings.management_url
-        if not self.settings.region:
+        region = self.settings.region
+        if not region:
             raise ConfigError("AWS_REGION is not set")
-        return f"https://{api_id}.execute-api.{self.settings.region}.amazonaws.com/{stage}"
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        return f"https://{api_id}.execute-api.{region}.{suffix}/{stage}"
 
     def pusher(self, endpoint: str) -> Pusher:
         with self._lock:

@@ -15,14 +15,19 @@ from chalicelib.errors import Unavailable
 def read_secret(name: str, region: str | None = None, session: Any = None) -> str:
     """`name` is an SSM parameter name (/im/prod/jwt-secret) or a Secrets Manager ARN."""
     import boto3  # the Lambda runtime ships it; imported here so `import app` stays light
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     session = session or boto3.session.Session(region_name=region)
+    # Short timeouts: a cold start that cannot reach SSM (no NAT, no VPC endpoint)
+    # should answer 503 quickly, not hang until the Lambda timeout.
+    config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2})
     try:
-        if name.startswith("arn:aws:secretsmanager:"):
-            value = session.client("secretsmanager").get_secret_value(SecretId=name)
+        if name.startswith("arn:aws:secretsmanager:") or name.startswith("arn:aws-cn:"):
+            client = session.client("secretsmanager", config=config)
+            value = client.get_secret_value(SecretId=name)
             return str(value["SecretString"])
-        param = session.client("ssm").get_parameter(Name=name, WithDecryption=True)
+        param = session.client("ssm", config=config).get_parameter(Name=name, WithDecryption=True)
         return str(param["Parameter"]["Value"])
     except (BotoCoreError, ClientError, KeyError) as exc:
         raise Unavailable("configuration secret unavailable") from exc

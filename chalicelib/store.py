@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -154,6 +155,20 @@ def _check_new(new: NewMessage) -> None:
         raise BadRequest("msg_type and group_id must be integers")
 
 
+_MESSAGE_OVERHEAD_BYTES = 320  # every field of a message object but its content, as JSON
+
+
+def _fitting(docs: list[Document], max_bytes: int) -> int:
+    """How many of `docs`, at least one, fit in `max_bytes` of JSON."""
+    total = 0
+    for count, doc in enumerate(docs):
+        content = doc.get("content", "")
+        total += _MESSAGE_OVERHEAD_BYTES + len(json.dumps(content, ensure_ascii=False).encode())
+        if total > max_bytes and count > 0:
+            return count
+    return len(docs)
+
+
 class MessageStore:
     def __init__(self, collection: Collection[Document], clock: Clock = utc_now_ms) -> None:
         self._messages = collection
@@ -202,8 +217,14 @@ class MessageStore:
         except PyMongoError as exc:
             raise Unavailable("message store unavailable") from exc
 
-    def unread_page(self, user: int, limit: int, cursor: str | None = None) -> UnreadPage:
-        """Oldest-first unread messages to `user`; `next_cursor` is None on the last page."""
+    def unread_page(
+        self, user: int, limit: int, cursor: str | None = None, max_bytes: int | None = None
+    ) -> UnreadPage:
+        """Oldest-first unread messages to `user`; `next_cursor` is None on the last page.
+
+        With `max_bytes`, the page stops early (but never empty) once the messages'
+        JSON would pass that size, and `next_cursor` continues from there.
+        """
         if type(limit) is not int or limit < 1:
             raise BadRequest("limit must be a positive integer")
         query = unread_query(user, limit, cursor)
@@ -212,8 +233,10 @@ class MessageStore:
         except PyMongoError as exc:
             raise Unavailable("message store unavailable") from exc
         page = docs[:limit]
+        if max_bytes is not None:
+            page = page[: _fitting(page, max_bytes)]
         next_cursor = None
-        if len(docs) > limit:
+        if len(docs) > len(page):
             last = page[-1]
             next_cursor = encode_cursor(last["created_at"], last["_id"])
         return UnreadPage([to_message(d) for d in page], next_cursor)

@@ -71,7 +71,9 @@ def unread(request: Request, services: Services) -> Response:
     caller = authenticate(request, services)
     body = parse_body(UnreadRequest, request.raw_body, services.settings.max_request_bytes)
     _own(body.user_id, caller)
-    page = services.store.unread_page(caller, body.limit, body.cursor)
+    page = services.store.unread_page(
+        caller, body.limit, body.cursor, max_bytes=services.settings.max_page_bytes
+    )
     reply = UnreadPageBody(
         messages=page.messages, total=len(page.messages), next_cursor=page.next_cursor
     )

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from infra.services.postgres import start_postgres
 from infra.services.process import ManagedProcess, Service, free_port, wait_until
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
@@ -94,29 +95,47 @@ def _pings(uri: str) -> bool:
 
 
 def start_mongo(data_dir: Path, port: int | None = None) -> Service:
-    """MONGODB_URI when set; else start mongod or FerretDB with its data in `data_dir`."""
+    """MONGODB_URI when set; else start mongod or FerretDB with its data in `data_dir`.
+
+    FerretDB's backend is SQLite, or PostgreSQL with IM_FERRETDB_BACKEND=postgresql.
+    """
     uri = os.environ.get("MONGODB_URI")
     if uri:
         return Service("mongodb", uri)
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     mongod = shutil.which("mongod")
+    backend = os.environ.get("IM_FERRETDB_BACKEND", "sqlite")
+    postgres: Service | None = None
     if mongod:
         argv = [mongod, "--dbpath", str(data_dir), "--port", str(port), "--bind_ip", "127.0.0.1"]
         name = "mongod"
     else:
+        if backend == "postgresql":
+            postgres = start_postgres(data_dir / "postgres")
+            handler = ["--handler=postgresql", f"--postgresql-url={postgres.url}"]
+        elif backend == "sqlite":
+            handler = ["--handler=sqlite", f"--sqlite-url=file:{data_dir}/"]
+        else:
+            raise RuntimeError("IM_FERRETDB_BACKEND is sqlite or postgresql")
         argv = [
             str(ensure_ferretdb()),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data_dir}/",
+            *handler,
             f"--listen-addr=127.0.0.1:{port}",
             f"--state-dir={data_dir}",
             "--debug-addr=-",
             "--telemetry=disable",
             "--log-level=warn",
         ]
-        name = "ferretdb"
-    process = ManagedProcess(name, argv, data_dir / f"{name}.log", cwd=data_dir)
+        name = f"ferretdb-{backend}"
+    process = ManagedProcess(name, argv, data_dir / "mongo.log", cwd=data_dir)
     uri = f"mongodb://127.0.0.1:{port}/"
-    wait_until(lambda: _pings(uri), process)
-    return Service("mongodb", uri, process, data_dir, {"server": name})
+    try:
+        wait_until(lambda: _pings(uri), process)
+    except BaseException:
+        if postgres is not None:
+            postgres.stop()
+        raise
+    service = Service("mongodb", uri, process, data_dir, {"server": name})
+    service.companions = [postgres] if postgres else []
+    return service

@@ -47,6 +47,12 @@ def _die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _primary_group(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
 class ManagedProcess:
     def __init__(
         self,
@@ -55,6 +61,7 @@ class ManagedProcess:
         log_path: Path,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        user: str | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_path
@@ -68,6 +75,11 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: Ctrl-C is ours to forward
+                # The uid switch happens before preexec_fn, so the parent-death signal
+                # set there survives it (a credential change would clear it).
+                user=user,
+                group=_primary_group(user) if user else None,
+                extra_groups=[] if user else None,
                 preexec_fn=_die_with_parent,
             )
         with _lock:
@@ -110,10 +122,13 @@ class Service:
     process: ManagedProcess | None = None
     data_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    companions: list[Service] = field(default_factory=list)  # started for this one
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+        for companion in self.companions:
+            companion.stop()
 
 
 def wait_until(ready: Callable[[], bool], process: ManagedProcess, timeout: float = 30.0) -> None:

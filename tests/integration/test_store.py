@@ -279,3 +279,28 @@ def test_ensure_indexes_is_idempotent_and_creates_both(store: MessageStore, mong
         ("created_at", 1),
         ("_id", 1),
     ]
+
+
+def test_page_stops_at_the_byte_budget_and_continues_from_there(mongo_db: Db) -> None:
+    store = MessageStore(mongo_db["messages"], clock=StepClock())
+    ids = [send(store, 1, 2, f"big{i}", "字" * 8000) for i in range(10)]  # ~24 KB each
+
+    first = store.unread_page(2, limit=10, max_bytes=60_000)
+    assert [m.id for m in first.messages] == ids[:2]
+    assert first.next_cursor is not None
+
+    seen = [m.id for m in first.messages]
+    cursor: str | None = first.next_cursor
+    while cursor is not None:
+        page = store.unread_page(2, limit=10, cursor=cursor, max_bytes=60_000)
+        seen += [m.id for m in page.messages]
+        cursor = page.next_cursor
+    assert seen == ids
+
+
+def test_a_single_message_over_the_budget_still_makes_a_page(mongo_db: Db) -> None:
+    store = MessageStore(mongo_db["messages"], clock=StepClock())
+    only = send(store, 1, 2, "huge", "x" * 8000)
+    page = store.unread_page(2, limit=10, max_bytes=100)
+    assert [m.id for m in page.messages] == [only]
+    assert page.next_cursor is None

@@ -1,0 +1,1 @@
+"""Deployment tooling: packaging the app with `chalice package` and checking what it made."""

@@ -9,7 +9,7 @@ PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help dev test test-unit test-integration test-e2e lint typecheck services clean
+.PHONY: help dev token e2e test test-unit test-integration test-e2e lint typecheck services clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,8 +26,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 services: $(STAMP) ## build/install FerretDB and redis-server when missing (cached)
 	@$(BIN)/python -m infra.services ensure >&2
 
-dev: services ## run Redis, a MongoDB-compatible server and the app locally (Ctrl-C stops all)
-	@$(BIN)/python -m infra.services run --data-dir $(DATA_DIR)
+dev: services ## run the whole service locally on PORT (default 8000); Ctrl-C stops all
+	@$(BIN)/python -m infra.dev --data-dir "$(DATA_DIR)" --port "$(PORT)"
+
+# USER is also the login name in the environment; only USER=<id> on the command line counts.
+token: $(STAMP) ## print only a JWT for USER=<id> on the local stack: make -s token USER=1
+	@$(if $(filter command line,$(origin USER)),,$(error give the user id: make -s token USER=<id>))
+	@$(BIN)/python -m infra.dev.token --user "$(USER)" --data-dir "$(DATA_DIR)" $(if $(TTL),--ttl "$(TTL)")
+
+e2e: $(STAMP) ## the end-to-end suite against a deployment: WS_URL=... REST_URL=... TOKEN_CMD=...
+	@$(if $(and $(WS_URL),$(REST_URL),$(TOKEN_CMD)),,$(error give WS_URL, REST_URL and TOKEN_CMD))
+	IM_E2E_WS_URL="$(WS_URL)" IM_E2E_REST_URL="$(REST_URL)" IM_E2E_TOKEN_CMD="$(TOKEN_CMD)" \
+	  $(BIN)/pytest tests/e2e -q
 
 lint: $(STAMP) ## ruff lint + format check
 	$(BIN)/ruff check .

@@ -15,9 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds")
     args = parser.parse_args(argv)
+    if not args.user.isdigit():
+        print("token: the user id is a positive integer, e.g. USER=1", file=sys.stderr)
+        return 2
     try:
-        user = int(args.user)
-        token = mint(user, local_secret(args.data_dir), args.ttl)
+        token = mint(int(args.user), local_secret(args.data_dir), args.ttl)
     except ValueError as exc:
         print(f"token: {exc}", file=sys.stderr)
         return 2

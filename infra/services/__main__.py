@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
 from infra.services import ensure_ferretdb, ensure_redis_server, start_mongo, start_redis, stop_all
-from infra.services.process import install_signal_handlers
+from infra.services.process import install_signal_handlers, wait_for_signal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         mongo = start_mongo(data_dir / "mongo")
         redis = start_redis(data_dir / "redis")
         print(f"MONGODB_URI={mongo.url}\nREDIS_URL={redis.url}", flush=True)
-        signal.pause()
+        wait_for_signal()
     except KeyboardInterrupt:
         pass
     finally:

@@ -165,4 +165,15 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _handler)
 
 
+def wait_for_signal() -> None:
+    """Block the main thread until a signal handler raises (Ctrl-C, SIGTERM).
+
+    Not `Event.wait()` or `signal.pause()`: the kernel may deliver the signal to any
+    thread (the gateway's, pymongo's), and then a main thread blocked in a lock or
+    pause() is never woken to run the Python handler. A short sleep loop is.
+    """
+    while True:
+        time.sleep(0.2)
+
+
 atexit.register(stop_all)

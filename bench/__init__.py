@@ -1,0 +1,1 @@
+"""Benchmarks. Each script prints its figures and can write them into docs/."""

@@ -1,0 +1,104 @@
+"""The stack under test.
+
+Local (default): `python -m infra.dev` -- what `make dev` runs -- on a free port, using
+the session's FerretDB/MongoDB and Redis and a database of its own.
+
+Remote: with IM_E2E_WS_URL, IM_E2E_REST_URL and IM_E2E_TOKEN_CMD (a command that prints
+a JWT for the user id appended to it) the same tests run against any deployment
+(`make e2e WS_URL=... REST_URL=... TOKEN_CMD=...`). Tests that need the local gateway's
+test API (dropping a connection without $disconnect) or the servers themselves are
+skipped there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from infra.dev.tokens import local_secret, mint
+from infra.services import Service
+from infra.services.process import ManagedProcess
+from tests.e2e.support import Stack, token_from_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def running_stack(data_dir: Path, env: dict[str, str], timeout: float = 90) -> Iterator[Stack]:
+    """`python -m infra.dev --port 0` until the block ends; stopped by SIGTERM."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    endpoints = data_dir / "local-endpoints.json"
+    endpoints.unlink(missing_ok=True)
+    process = ManagedProcess(
+        "make-dev",
+        [sys.executable, "-m", "infra.dev", "--port", "0", "--data-dir", str(data_dir)],
+        data_dir / "dev.log",
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not endpoints.exists():
+            if not process.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"make dev did not start:\n{process.log_tail(40)}")
+            time.sleep(0.05)
+        info = json.loads(endpoints.read_text())
+        secret = local_secret(data_dir)
+        yield Stack(
+            ws_url=info["ws_url"],
+            rest_url=info["rest_url"],
+            token_for=lambda user: mint(user, secret),
+            admin_url=info["admin_url"],
+            secret=secret,
+            extra={"data_dir": data_dir, "process": process, "info": info},
+        )
+    finally:
+        process.stop(grace_seconds=15)
+
+
+def remote_stack() -> Stack | None:
+    ws_url = os.environ.get("IM_E2E_WS_URL")
+    if not ws_url:
+        return None
+    return Stack(
+        ws_url=ws_url.rstrip("/"),
+        rest_url=os.environ["IM_E2E_REST_URL"].rstrip("/"),
+        token_for=token_from_command(os.environ["IM_E2E_TOKEN_CMD"]),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    remote = remote_stack()
+    if remote is not None:
+        yield remote
+        return
+    mongo: Service = request.getfixturevalue("mongo_service")
+    redis: Service = request.getfixturevalue("redis_service")
+    env = {
+        "MONGODB_URI": mongo.url,
+        "MONGODB_DATABASE": f"e2e_{uuid.uuid4().hex[:12]}",
+        "REDIS_URL": redis.url,
+        # Tests send quickly from few users; the limiter has its own tests.
+        "IM_SEND_RATE_LIMIT": "100000/1",
+    }
+    with running_stack(tmp_path_factory.mktemp("stack"), env) as stack:
+        stack.extra["redis_url"] = redis.url
+        yield stack
+
+
+@pytest.fixture
+def local_stack(stack: Stack) -> Stack:
+    if not stack.local:
+        pytest.skip("needs the local gateway's test API")
+    return stack

@@ -10,6 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice, Request, Response, WebsocketEvent
 
+from chalicelib import cors
 from chalicelib.deps import services
 from chalicelib.handlers import rest, ws
 from chalicelib.observability import observe
@@ -18,6 +19,7 @@ app = Chalice(app_name="serverless-im")
 # Chalice still gates its WebSocket support behind an opt-in; package/deploy stop without it.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(observe, "all")
+app.register_middleware(cors.middleware(lambda: services().settings.cors_allow_origins), "http")
 
 
 @app.on_ws_connect()
@@ -43,6 +45,16 @@ def unread() -> Response:
 @app.route("/api/v1/messages/mark-read", methods=["POST"])
 def mark_read() -> Response:
     return rest.mark_read(_request(), services())
+
+
+@app.route("/api/v1/messages/unread", methods=["OPTIONS"])
+def unread_preflight() -> Response:
+    return cors.preflight(_request(), services().settings.cors_allow_origins)
+
+
+@app.route("/api/v1/messages/mark-read", methods=["OPTIONS"])
+def mark_read_preflight() -> Response:
+    return cors.preflight(_request(), services().settings.cors_allow_origins)
 
 
 def _request() -> Request:

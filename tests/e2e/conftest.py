@@ -91,6 +91,7 @@ def stack(
         "REDIS_URL": redis.url,
         # Tests send quickly from few users; the limiter has its own tests.
         "IM_SEND_RATE_LIMIT": "100000/1",
+        "IM_CORS_ALLOW_ORIGINS": "https://chat.example.test,http://localhost:5173",
     }
     with running_stack(tmp_path_factory.mktemp("stack"), env) as stack:
         stack.extra["redis_url"] = redis.url

@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 
 from chalicelib.auth import JwtVerifier, TokenVerifier
 from chalicelib.config import ConfigError, Settings
+from chalicelib.management import SignedConnectionsApi
 from chalicelib.presence import Presence, RedisLike
 from chalicelib.push import Pusher
 from chalicelib.ratelimit import SendRateLimiter
@@ -129,22 +130,24 @@ class Services:
         with self._lock:
             pusher = self._pushers.get(endpoint)
             if pusher is None:
-                pusher = Pusher(self._management_client(endpoint), self.settings.push_concurrency)
+                pusher = Pusher(self._connections_api(endpoint), self.settings.push_concurrency)
                 self._pushers[endpoint] = pusher
             return pusher
 
-    def _management_client(self, endpoint: str) -> Any:
-        import boto3
-        from botocore.config import Config
+    def _connections_api(self, endpoint: str) -> SignedConnectionsApi:
+        import boto3  # the Lambda runtime ships it; only its credential chain is used
 
-        config = Config(
-            connect_timeout=self.settings.push_timeout_seconds,
-            read_timeout=self.settings.push_timeout_seconds,
-            retries={"max_attempts": 2, "mode": "standard"},
-            max_pool_connections=max(10, self.settings.push_concurrency),
+        session = boto3.session.Session()
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise ConfigError("no AWS credentials to sign @connections calls with")
+        return SignedConnectionsApi(
+            endpoint,
+            credentials,
+            region=self.settings.region or session.region_name or "us-east-1",
+            timeout_seconds=self.settings.push_timeout_seconds,
+            pool_size=max(10, self.settings.push_concurrency),
         )
-        session = boto3.session.Session(region_name=self.settings.region or "us-east-1")
-        return session.client("apigatewaymanagementapi", endpoint_url=endpoint, config=config)
 
 
 @functools.cache

@@ -61,3 +61,7 @@ def _flush_metrics() -> None:
             metrics.flush_metrics()
     except Exception:  # metrics must never fail the request they describe
         logger.warning("metrics flush failed", exc_info=True)
+    finally:
+        # With POWERTOOLS_METRICS_DISABLED, flush_metrics() keeps the set, and Powertools
+        # prints it anyway once a metric reaches 100 values; clearing keeps it quiet.
+        metrics.clear_metrics()

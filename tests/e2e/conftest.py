@@ -12,10 +12,7 @@ skipped there.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,45 +20,27 @@ from pathlib import Path
 
 import pytest
 
-from infra.dev.tokens import local_secret, mint
+from infra.dev import launcher
+from infra.dev.tokens import mint
 from infra.services import Service
-from infra.services.process import ManagedProcess
 from tests.e2e.support import Stack, token_from_command
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = launcher.ROOT
 
 
 @contextmanager
-def running_stack(data_dir: Path, env: dict[str, str], timeout: float = 90) -> Iterator[Stack]:
-    """`python -m infra.dev --port 0` until the block ends; stopped by SIGTERM."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    endpoints = data_dir / "local-endpoints.json"
-    endpoints.unlink(missing_ok=True)
-    process = ManagedProcess(
-        "make-dev",
-        [sys.executable, "-m", "infra.dev", "--port", "0", "--data-dir", str(data_dir)],
-        data_dir / "dev.log",
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while not endpoints.exists():
-            if not process.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"make dev did not start:\n{process.log_tail(40)}")
-            time.sleep(0.05)
-        info = json.loads(endpoints.read_text())
-        secret = local_secret(data_dir)
+def running_stack(data_dir: Path, env: dict[str, str]) -> Iterator[Stack]:
+    """The local stack as `make dev` runs it, seen through the test client."""
+    with launcher.running_stack(data_dir, env) as running:
+        info, secret = running.endpoints, running.secret
         yield Stack(
             ws_url=info["ws_url"],
             rest_url=info["rest_url"],
             token_for=lambda user: mint(user, secret),
             admin_url=info["admin_url"],
             secret=secret,
-            extra={"data_dir": data_dir, "process": process, "info": info},
+            extra={"data_dir": data_dir, "process": running.process, "info": info},
         )
-    finally:
-        process.stop(grace_seconds=15)
 
 
 def remote_stack() -> Stack | None:

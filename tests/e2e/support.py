@@ -165,11 +165,19 @@ class Chat:
     def messages(self, count: int, timeout: float = DEFAULT_TIMEOUT) -> list[Frame]:
         return [self.expect("message", timeout)["message"] for _ in range(count)]
 
-    def send(self, to: int, content: str, ack_id: str | None = None, **extra: Any) -> Frame:
-        """Send and wait for this frame's ack or error."""
+    def send(
+        self,
+        to: int,
+        content: str,
+        ack_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        extra: Frame | None = None,
+    ) -> Frame:
+        """Send (with any `extra` fields) and wait for this frame's ack or error."""
         ack_id = ack_id or uuid.uuid4().hex
-        self.send_frame({"action": "send", "to": to, "content": content, "ack_id": ack_id, **extra})
-        return self.reply_to(ack_id)
+        frame = {"action": "send", "to": to, "content": content, "ack_id": ack_id, **(extra or {})}
+        self.send_frame(frame)
+        return self.reply_to(ack_id, timeout)
 
     def reply_to(self, ack_id: str, timeout: float = DEFAULT_TIMEOUT) -> Frame:
         return self.wait_for(

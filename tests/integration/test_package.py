@@ -201,12 +201,13 @@ def test_websocket_api_routes_each_event_to_its_function(sam: dict[str, Any]):
 
 @needs_package
 @pytest.mark.slow
-def test_rest_api_has_exactly_the_two_post_routes(sam: dict[str, Any]):
+def test_rest_api_has_exactly_the_two_post_routes_and_their_preflights(sam: dict[str, Any]):
     (api,) = of_type(sam, "AWS::Serverless::Api").values()
     paths = api["Properties"]["DefinitionBody"]["paths"]
+    # OPTIONS answers browsers' CORS preflights from the configured origins (chalicelib/cors.py)
     assert {path: sorted(methods) for path, methods in paths.items()} == {
-        "/api/v1/messages/unread": ["post"],
-        "/api/v1/messages/mark-read": ["post"],
+        "/api/v1/messages/unread": ["options", "post"],
+        "/api/v1/messages/mark-read": ["options", "post"],
     }
     assert api["Properties"]["StageName"] == "api"
 

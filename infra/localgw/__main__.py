@@ -1,0 +1,170 @@
+"""Command line: serve a Chalice project on the local API Gateway until SIGINT/SIGTERM.
+
+    python -m infra.localgw --app-dir DIR --port PORT [--stage STAGE] [--host 127.0.0.1]
+                            [--ready-file PATH] [--env NAME=VALUE ...]
+                            [limit options, see --help]
+
+Once serving, one JSON line goes to stdout (and, with --ready-file, to that file,
+written atomically):
+    {"event": "ready", "ws_url": ..., "rest_url": ..., "management_url": ...,
+     "admin_url": ..., "pid": ...}
+Logs are JSON lines on stderr. Exit status 0 after a signal, 1 if the app fails to load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+from infra.localgw.loader import AppLoadError
+from infra.localgw.server import DEFAULT_MAX_WORKERS, LocalGateway
+from infra.localgw.settings import GatewayUrls, Limits
+
+_DEFAULTS = Limits()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.localgw",
+        description="Local API Gateway (WebSocket, REST, @connections) for a Chalice app.",
+    )
+    parser.add_argument("--app-dir", required=True, type=Path, help="Chalice project directory")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--stage", default="dev", help="Chalice stage in .chalice/config.json")
+    parser.add_argument("--region", default=None, help="default: $AWS_REGION or us-east-1")
+    parser.add_argument("--ready-file", type=Path, help="write the ready JSON here too")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra handler environment variable (repeatable); {ws_url}, {rest_url}, "
+        "{management_url} and {admin_url} in VALUE are replaced by the bound URLs; "
+        ".chalice/config.json still wins",
+    )
+    parser.add_argument("--max-workers", type=int, default=DEFAULT_MAX_WORKERS)
+    parser.add_argument("--log-level", default="INFO")
+    limits = parser.add_argument_group("limits (API Gateway quotas by default)")
+    limits.add_argument("--max-message-bytes", type=int, default=_DEFAULTS.max_message_bytes)
+    limits.add_argument("--max-frame-bytes", type=int, default=_DEFAULTS.max_frame_bytes)
+    limits.add_argument("--idle-timeout", type=float, default=_DEFAULTS.idle_timeout)
+    limits.add_argument(
+        "--max-connection-duration", type=float, default=_DEFAULTS.max_connection_duration
+    )
+    limits.add_argument("--integration-timeout", type=float, default=_DEFAULTS.integration_timeout)
+    limits.add_argument(
+        "--new-connections-per-second", type=float, default=None, help="default: no throttle"
+    )
+    limits.add_argument("--send-buffer-bytes", type=int, default=_DEFAULTS.send_buffer_bytes)
+    return parser
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(
+        max_message_bytes=args.max_message_bytes,
+        max_frame_bytes=args.max_frame_bytes,
+        idle_timeout=args.idle_timeout,
+        max_connection_duration=args.max_connection_duration,
+        integration_timeout=args.integration_timeout,
+        new_connections_per_second=args.new_connections_per_second,
+        send_buffer_bytes=args.send_buffer_bytes,
+    )
+
+
+def env_from(args: argparse.Namespace) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in args.env:
+        name, equals, value = item.partition("=")
+        if not name or not equals:
+            raise ValueError(f"--env expects NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+def ready_document(urls: GatewayUrls) -> str:
+    return json.dumps({"event": "ready", **asdict(urls), "pid": os.getpid()})
+
+
+def write_atomically(path: Path, text: str) -> None:
+    # A fixture polling for the file must never read it half-written.
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LambdaPowertoolsFormatter(service="localgw"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        limits = limits_from(args)
+        env = env_from(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_logging(args.log_level)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    gateway = LocalGateway(
+        args.app_dir,
+        stage=args.stage,
+        host=args.host,
+        port=args.port,
+        limits=limits,
+        max_workers=args.max_workers,
+        region=args.region,
+        env=env,
+    )
+    try:
+        urls = gateway.start()
+    except AppLoadError as exc:
+        logging.getLogger("infra.localgw").error("cannot load the app: %s", exc)
+        return 1
+    except Exception:
+        logging.getLogger("infra.localgw").exception("the gateway failed to start")
+        return 1
+    try:
+        document = ready_document(urls)
+        if args.ready_file is not None:
+            write_atomically(args.ready_file, document)
+        print(document, flush=True)
+        print(
+            f"localgw: WebSocket {urls.ws_url}  REST {urls.rest_url}  "
+            f"Management {urls.management_url}/@connections",
+            file=sys.stderr,
+            flush=True,
+        )
+        # wait() with a timeout keeps the main thread responsive to signals.
+        while not stop.wait(1.0):
+            pass
+    finally:
+        gateway.stop()
+        if args.ready_file is not None:
+            args.ready_file.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token e2e test test-unit test-integration test-e2e lint typecheck services clean
+.PHONY: help dev token client browser e2e test test-unit test-integration test-e2e lint typecheck services clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,21 @@ token: $(STAMP) ## print only a JWT for USER=<id> on the local stack: make -s to
 	@$(if $(filter command line,$(origin USER)),,$(error give the user id: make -s token USER=<id>))
 	@$(BIN)/python -m infra.dev.token --user "$(USER)" --data-dir "$(DATA_DIR)" $(if $(TTL),--ttl "$(TTL)")
 
+# USER=<id> for the local stack (`make dev` running with the same DATA_DIR); or a
+# deployment: WS_URL=... REST_URL=... TOKEN=... (passed as IM_TOKEN, out of `ps`).
+client: $(STAMP) ## chat in the terminal: make client USER=<id> [TO=<peer id>]
+	@$(if $(or $(WS_URL),$(filter command line,$(origin USER))),,$(error give the user id: make client USER=<id>))
+	@IM_TOKEN="$(TOKEN)" $(BIN)/python -m clients.terminal \
+	  $(if $(WS_URL),--ws-url "$(WS_URL)" --rest-url "$(REST_URL)",--user "$(USER)" --data-dir "$(DATA_DIR)") \
+	  $(if $(TO),--to "$(TO)")
+
+# The browser-page tests drive Debian's chromium (no browser downloads here).
+browser: ## install Debian's chromium for the browser tests (when root and missing)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2; \
+	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip" >&2; fi; }
+
 e2e: $(STAMP) ## the end-to-end suite against a deployment: WS_URL=... REST_URL=... TOKEN_CMD=...
 	@$(if $(and $(WS_URL),$(REST_URL),$(TOKEN_CMD)),,$(error give WS_URL, REST_URL and TOKEN_CMD))
 	IM_E2E_WS_URL="$(WS_URL)" IM_E2E_REST_URL="$(REST_URL)" IM_E2E_TOKEN_CMD="$(TOKEN_CMD)" \
@@ -52,10 +67,10 @@ test-unit: $(STAMP) ## unit tests (no I/O)
 test-integration: services ## integration tests against real FerretDB/MongoDB and Redis
 	$(BIN)/pytest tests/integration -q
 
-test-e2e: services ## end-to-end tests through the local API Gateway
+test-e2e: services browser ## end-to-end tests through the local API Gateway
 	$(BIN)/pytest tests/e2e -q
 
-test: services lint typecheck ## everything CI runs: lint, types, all test tiers
+test: services browser lint typecheck ## everything CI runs: lint, types, all test tiers
 	$(BIN)/pytest -q
 
 # --- deployment (docs/deploy.md) ---

@@ -54,35 +54,37 @@ def fill(collection: Collection[dict[str, Any]], total: int) -> None:
         collection.insert_many(batch, ordered=False)
 
 
-def timed(fn: Any, rounds: int) -> list[float]:
-    fn()  # warm
-    samples = []
+def alternating(a: Any, b: Any, rounds: int) -> tuple[list[float], list[float]]:
+    """Time `a` and `b` in alternation, so drift on the server hits both alike."""
+    a()
+    b()  # warm
+    times_a: list[float] = []
+    times_b: list[float] = []
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return samples
+        for fn, out in ((a, times_a), (b, times_b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return times_a, times_b
 
 
 def measure(collection: Collection[dict[str, Any]], rounds: int) -> dict[str, dict[str, float]]:
     store = MessageStore(collection)
     store.ensure_indexes()
-    first = store.unread_page(TARGET_USER, 100)
-    cursor = first.next_cursor
-    q1 = unread_query(TARGET_USER, 100, None)
-    q2 = unread_query(TARGET_USER, 100, cursor)
-
-    def raw(q: Any) -> Any:
-        return lambda: list(collection.find(q.filter, sort=q.sort, limit=q.limit))
-
-    return {
-        "store first page": summary_ms(timed(lambda: store.unread_page(TARGET_USER, 100), rounds)),
-        "raw first page": summary_ms(timed(raw(q1), rounds)),
-        "store next page": summary_ms(
-            timed(lambda: store.unread_page(TARGET_USER, 100, cursor), rounds)
-        ),
-        "raw next page": summary_ms(timed(raw(q2), rounds)),
-    }
+    cursor = store.unread_page(TARGET_USER, 100).next_cursor
+    result: dict[str, dict[str, float]] = {}
+    for page, after in (("first page", None), ("next page", cursor)):
+        query = unread_query(TARGET_USER, 100, after)
+        ours, raw = alternating(
+            lambda after=after: store.unread_page(TARGET_USER, 100, after),
+            lambda query=query: list(
+                collection.find(query.filter, sort=query.sort, limit=query.limit)
+            ),
+            rounds,
+        )
+        result[f"store {page}"] = summary_ms(ours)
+        result[f"raw {page}"] = summary_ms(raw)
+    return result
 
 
 def main() -> None:

@@ -98,10 +98,11 @@ def on_disconnect(event: Any, services: Services) -> dict[str, Any]:
 
 
 def on_message(event: Any, services: Services) -> dict[str, Any]:
-    context = event.to_dict()["requestContext"]
+    raw = event.to_dict()
+    context = raw["requestContext"]
     endpoint = services.management_endpoint(context["apiId"], context["stage"])
     invocation = Invocation(services, event.connection_id, services.pusher(endpoint))
-    body = event.to_dict().get("body")
+    body = raw.get("body")
     try:
         frame = parse_client_frame(body)
         _ACTIONS[frame.action](invocation, frame)
@@ -169,6 +170,10 @@ def deliver(services: Services, pusher: Pusher, message: Message) -> None:
 
 
 def _ping(invocation: Invocation, _frame: PingFrame) -> None:
+    # Re-register on every keep-alive: if presence lost this connection (a Redis
+    # failover without persistence, a wrongly pruned entry) pushes resume within one
+    # ping interval, without every client reconnecting at once.
+    invocation.services.presence.add(invocation.connection_id, invocation.user())
     invocation.reply(PongFrame())
 
 

@@ -2,7 +2,8 @@
 
 Starts Redis and a MongoDB-compatible server (unless REDIS_URL / MONGODB_URI are given)
 with their data under DATA_DIR, then serves this app through the local API Gateway:
-REST routes, the WebSocket API and the @connections management API on one port. When
+REST routes, the WebSocket API and the @connections management API on one port, with
+the local-only browser page and its token endpoint beside them (infra/dev/web.py). When
 ready it writes DATA_DIR/local-endpoints.json; on SIGINT/SIGTERM it stops everything it
 started. Messages live in DATA_DIR, so a restart with the same DATA_DIR keeps them.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from infra.dev.tokens import local_secret
+from infra.dev.web import dev_routes, page_url
 from infra.localgw import LocalGateway
 from infra.services import start_mongo, start_redis, stop_all
 from infra.services.process import install_signal_handlers, wait_for_signal
@@ -76,8 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         mongo = start_mongo(data_dir / "mongo")
         redis = start_redis(data_dir / "redis", persist=True)
-        os.environ.update(_app_environment(mongo.url, redis.url, local_secret(data_dir)))
-        gateway = LocalGateway(ROOT, stage=args.stage, host=args.host, port=args.port)
+        secret = local_secret(data_dir)
+        os.environ.update(_app_environment(mongo.url, redis.url, secret))
+        gateway = LocalGateway(
+            ROOT,
+            stage=args.stage,
+            host=args.host,
+            port=args.port,
+            extra_routes=dev_routes(data_dir, secret),
+        )
         urls = gateway.start()
         info = {
             "ws_url": urls.ws_url,
@@ -95,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  REST        {urls.rest_url}/api/v1/messages/unread  (and /mark-read)\n"
             f"  Management  {urls.management_url}/@connections/<id>\n"
             f"  Token       make -s token USER=<id>\n"
+            f"  Web page    {page_url(urls.rest_url)}\n"
+            f"  Terminal    make client USER=<id>\n"
             f"  Endpoints   {endpoints}\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -40,7 +40,8 @@ def running_stack(
         [sys.executable, "-m", "infra.dev", "--port", str(port), "--data-dir", str(data_dir)],
         data_dir / "dev.log",
         cwd=ROOT,
-        env={**os.environ, **env},
+        # unbuffered: the log file shows each line (and metric) as it is written
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
     )
     try:
         deadline = time.monotonic() + timeout

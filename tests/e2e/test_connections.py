@@ -83,3 +83,16 @@ def test_only_stale_connections_means_the_message_waits_for_next_login(
     with local_stack.chat(b) as back_online:
         assert [m["id"] for m in local_stack.all_unread(b)] == [ack["message_id"]]
         assert back_online.pending() == []  # the backlog comes over REST, not pushed
+
+
+def test_ping_puts_a_lost_connection_back_into_presence(local_stack: Stack) -> None:
+    presence = presence_of(local_stack)
+    a, b = new_user(), new_user()
+    chat_b, b_id = open_tracked(local_stack, b)
+    presence.remove(b_id)  # as after a Redis failover that lost the entry
+    chat_b.ping()
+    assert presence.connections_of(b) == [b_id]
+    with local_stack.chat(a) as chat_a:
+        ack = chat_a.send(b, "found you again")
+    assert chat_b.expect("message")["message"]["id"] == ack["message_id"]
+    chat_b.close()

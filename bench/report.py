@@ -6,6 +6,7 @@ Markdown file, so re-running a benchmark replaces its own figures and nothing el
 
 from __future__ import annotations
 
+import os
 import platform
 import shlex
 import statistics
@@ -34,13 +35,20 @@ def summary_ms(samples_s: list[float]) -> dict[str, float]:
 
 
 def machine() -> str:
-    import os
-
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+# Settings that change what a benchmark measures, shown in front of its command -- as
+# the benchmark was started, before it set any for the stack it runs.
+_ENV_THAT_MATTERS = ("IM_FERRETDB_BACKEND",)
+_STARTED_WITH = dict(os.environ)
+
+
 def command_line() -> str:
-    return "python -m " + shlex.join([_module_name(), *sys.argv[1:]])
+    env = [f"{n}={_STARTED_WITH[n]}" for n in _ENV_THAT_MATTERS if _STARTED_WITH.get(n)]
+    if _STARTED_WITH.get("MONGODB_URI"):
+        env.append("MONGODB_URI=<yours>")
+    return " ".join([*env, ".venv/bin/python -m", shlex.join([_module_name(), *sys.argv[1:]])])
 
 
 def _module_name() -> str:

@@ -14,6 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from chalicelib.errors import ImError, as_im_error
+
 SERVICE = "serverless-im"
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="ServerlessIM", service=SERVICE)
@@ -22,6 +24,17 @@ metrics = Metrics(namespace="ServerlessIM", service=SERVICE)
 def count(name: str, value: int = 1) -> None:
     if value:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def refusal(exc: Exception) -> ImError:
+    """The client-visible error for `exc`, logged once: ours at info (a refusal is
+    normal), anything else with its traceback (a bug), never with request data."""
+    err = as_im_error(exc)
+    if exc is err:
+        logger.info("refused", extra={"code": err.code, "status": err.status})
+    else:
+        logger.exception("failed")
+    return err
 
 
 def _request_keys(event: Any) -> dict[str, str]:

@@ -16,9 +16,9 @@ from chalice.app import Request, Response
 
 from chalicelib.auth import bearer_token
 from chalicelib.deps import Services
-from chalicelib.errors import Forbidden, ImError, Unauthorized, as_im_error, http_error_body
+from chalicelib.errors import Forbidden, Unauthorized, http_error_body
 from chalicelib.models import MarkReadBody, MarkReadRequest, UnreadPageBody, UnreadRequest
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, refusal
 from chalicelib.validation import parse_body
 
 Handler = Callable[[Request, Services], Response]
@@ -40,11 +40,7 @@ def endpoint(handler: Handler) -> Handler:
         try:
             return handler(request, services)
         except Exception as exc:
-            err = as_im_error(exc)
-            if isinstance(exc, ImError):
-                logger.info("request refused", extra={"status": err.status})
-            else:
-                logger.exception("request failed")
+            err = refusal(exc)
             return json_response(http_error_body(err), err.status)
 
     return wrapper

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from chalicelib.auth import connect_token
 from chalicelib.deps import Services
-from chalicelib.errors import Forbidden, ImError, Unauthorized, as_im_error, error_frame
+from chalicelib.errors import Forbidden, ImError, Unauthorized, error_frame
 from chalicelib.models import (
     AckFrame,
     Message,
@@ -29,7 +29,7 @@ from chalicelib.models import (
     ReadFrame,
     SendFrame,
 )
-from chalicelib.observability import count, logger
+from chalicelib.observability import count, logger, refusal
 from chalicelib.push import Pusher
 from chalicelib.store import NewMessage
 from chalicelib.validation import parse_client_frame, recover_ack_id
@@ -107,13 +107,8 @@ def on_message(event: Any, services: Services) -> dict[str, Any]:
         frame = parse_client_frame(body)
         _ACTIONS[frame.action](invocation, frame)
     except Exception as exc:
-        err = as_im_error(exc)
-        if isinstance(exc, ImError):
-            logger.info("frame refused", extra={"code": err.code})
-        else:
-            logger.exception("frame failed")
         count("FramesRefused")
-        invocation.reply(error_frame(err, recover_ack_id(body)))
+        invocation.reply(error_frame(refusal(exc), recover_ack_id(body)))
     return _ACCEPT
 
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 import redis
 
 from chalicelib.presence import Presence
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
 def conn_id() -> str:
@@ -27,12 +21,12 @@ def user_id() -> int:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def presence(redis_client: redis.Redis, clock: FakeClock) -> Presence:
+def presence(redis_client: redis.Redis, clock: ManualClock) -> Presence:
     return Presence(redis_client, ttl_seconds=100, clock=clock)
 
 
@@ -76,7 +70,7 @@ def test_remove_with_known_user_works_after_own_key_is_gone(
     assert presence.connections_of(user) == []
 
 
-def test_entries_expire_by_the_clock(presence: Presence, clock: FakeClock) -> None:
+def test_entries_expire_by_the_clock(presence: Presence, clock: ManualClock) -> None:
     user, old, new = user_id(), conn_id(), conn_id()
     presence.add(old, user)
     clock.now += 60
@@ -89,7 +83,7 @@ def test_entries_expire_by_the_clock(presence: Presence, clock: FakeClock) -> No
 
 
 def test_expired_members_are_pruned_from_redis_on_next_add(
-    presence: Presence, clock: FakeClock, redis_client: redis.Redis
+    presence: Presence, clock: ManualClock, redis_client: redis.Redis
 ) -> None:
     user = user_id()
     stale = [conn_id() for _ in range(5)]
@@ -118,8 +112,6 @@ def test_real_redis_expiry_removes_the_keys(redis_client: redis.Redis) -> None:
     # physical TTL is ttl + grace; make it short to watch Redis itself expire the keys
     redis_client.pexpire(f"im:conn:{{c:{c}}}", 50)
     redis_client.pexpire(f"im:user:{{u:{user}}}", 50)
-    import time
-
     time.sleep(0.2)
     assert redis_client.exists(f"im:conn:{{c:{c}}}", f"im:user:{{u:{user}}}") == 0
     assert presence.user_of(c) is None

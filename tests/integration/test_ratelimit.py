@@ -10,14 +10,7 @@ import redis
 from chalicelib.config import ConfigError, RateLimit
 from chalicelib.errors import RateLimited
 from chalicelib.ratelimit import SendRateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import ManualClock
 
 
 def user() -> int:
@@ -25,7 +18,7 @@ def user() -> int:
 
 
 def test_allows_the_limit_then_refuses_until_the_next_window(redis_client: redis.Redis) -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = SendRateLimiter(redis_client, RateLimit(3, 10), clock)
     u = user()
     for _ in range(3):
@@ -42,7 +35,7 @@ def test_allows_the_limit_then_refuses_until_the_next_window(redis_client: redis
 
 
 def test_window_keys_expire(redis_client: redis.Redis) -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = SendRateLimiter(redis_client, RateLimit(5, 10), clock)
     u = user()
     limiter.hit(u)

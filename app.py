@@ -19,6 +19,7 @@ app = Chalice(app_name="serverless-im")
 # Chalice still gates its WebSocket support behind an opt-in; package/deploy stop without it.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.register_middleware(observe, "all")
+app.register_middleware(rest.uniform_errors, "http")
 app.register_middleware(cors.middleware(lambda: services().settings.cors_allow_origins), "http")
 
 

@@ -46,6 +46,17 @@ def endpoint(handler: Handler) -> Handler:
     return wrapper
 
 
+def uniform_errors(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice middleware: Chalice's own refusals (415 for a body that is not JSON, 405)
+    come as {"Code", "Message"}; clients get every error as {"error": text}."""
+    response = get_response(request)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        response.body = json.dumps({"error": str(body["Message"])})
+        response.headers["Content-Type"] = "application/json"
+    return response
+
+
 def authenticate(request: Request, services: Services) -> int:
     token = bearer_token(request.headers or {})
     try:

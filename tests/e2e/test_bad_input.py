@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from tests.e2e.support import Stack, new_user
@@ -110,3 +111,20 @@ def test_mark_read_over_1000_ids_is_refused(stack: Stack) -> None:
         "/api/v1/messages/mark-read", {"message_ids": ids}, stack.token(new_user())
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/api/v1/messages/unread", "/api/v1/messages/mark-read"])
+def test_a_body_that_is_not_declared_json_gets_the_usual_error_shape(
+    stack: Stack, path: str
+) -> None:
+    response = httpx.post(
+        f"{stack.rest_url}{path}",
+        content=b"{}",
+        headers={
+            "Authorization": f"Bearer {stack.token(new_user())}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 415
+    assert list(response.json()) == ["error"]
+    assert "media type" in response.json()["error"]

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from infra.dev import ENDPOINTS_FILE
 from infra.dev.tokens import local_secret
 from infra.dev.web import dev_routes, page_url
 from infra.localgw import LocalGateway
@@ -27,7 +28,6 @@ from infra.services import start_mongo, start_redis, stop_all
 from infra.services.process import install_signal_handlers, wait_for_signal
 
 ROOT = Path(__file__).resolve().parents[2]
-ENDPOINTS_FILE = "local-endpoints.json"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.dev import ENDPOINTS_FILE
 from infra.dev.tokens import local_secret
 from infra.services.process import ManagedProcess
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class RunningStack:
-    endpoints: dict[str, Any]  # local-endpoints.json
+    endpoints: dict[str, Any]  # what make dev wrote into ENDPOINTS_FILE
     secret: str
     data_dir: Path
     process: ManagedProcess
@@ -33,7 +34,7 @@ def running_stack(
 ) -> Iterator[RunningStack]:
     """`python -m infra.dev --port PORT` until the block ends; then SIGTERM and wait."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    endpoints = data_dir / "local-endpoints.json"
+    endpoints = data_dir / ENDPOINTS_FILE
     endpoints.unlink(missing_ok=True)
     process = ManagedProcess(
         "make-dev",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import jwt
 
+from chalicelib.models import USER_ID_MAX
+
 SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
 DEFAULT_TTL_SECONDS = 24 * 3600
 
@@ -33,7 +35,7 @@ def local_secret(data_dir: Path) -> str:
 
 
 def mint(user_id: int, secret: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
-    if not 1 <= user_id <= 2**63 - 1:
+    if not 1 <= user_id <= USER_ID_MAX:
         raise ValueError("user ids are integers from 1 to 2^63-1")
     now = int(time.time())
     claims = {"sub": str(user_id), "iat": now, "exp": now + ttl_seconds}

@@ -23,13 +23,13 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from chalicelib.models import USER_ID_MAX
+from infra.dev import ENDPOINTS_FILE
 from infra.dev.tokens import DEFAULT_TTL_SECONDS, mint
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "clients" / "web"
 PAGE_PATH = "/web/index.html"
-ENDPOINTS_FILE = "local-endpoints.json"
 MAX_BODY_BYTES = 1024
-USER_ID_MAX = 2**63 - 1
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "127.0.0.1", "::1"})
 
 

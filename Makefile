@@ -9,7 +9,7 @@ PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token client browser e2e test test-unit test-integration test-e2e lint typecheck services clean
+.PHONY: help dev token client browser revoke e2e test test-unit test-integration test-e2e lint typecheck services clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,11 +36,11 @@ token: $(STAMP) ## print only a JWT for USER=<id> on the local stack: make -s to
 
 # USER=<id> for the local stack (`make dev` running with the same DATA_DIR); or a
 # deployment: WS_URL=... REST_URL=... TOKEN=... (passed as IM_TOKEN, out of `ps`).
-client: $(STAMP) ## chat in the terminal: make client USER=<id> [TO=<peer id>]
+client: $(STAMP) ## chat in the terminal: make client USER=<id> [TO=<peer id> | GROUP=<group id>]
 	@$(if $(or $(WS_URL),$(filter command line,$(origin USER))),,$(error give the user id: make client USER=<id>))
 	@IM_TOKEN="$(TOKEN)" $(BIN)/python -m clients.terminal \
 	  $(if $(WS_URL),--ws-url "$(WS_URL)" --rest-url "$(REST_URL)",--user "$(USER)" --data-dir "$(DATA_DIR)") \
-	  $(if $(TO),--to "$(TO)")
+	  $(if $(TO),--to "$(TO)") $(if $(GROUP),--group "$(GROUP)")
 
 # The browser-page tests drive Debian's chromium (no browser downloads here).
 browser: ## install Debian's chromium for the browser tests (when root and missing)
@@ -48,6 +48,10 @@ browser: ## install Debian's chromium for the browser tests (when root and missi
 	  if [ "$$(id -u)" = 0 ]; then \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2; \
 	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip" >&2; fi; }
+
+revoke: $(STAMP) ## end every session of USER=<id> on the local stack (docs/deploy.md for a deployment)
+	@$(if $(filter command line,$(origin USER)),,$(error give the user id: make revoke USER=<id>))
+	@$(BIN)/python -m infra.deploy.revoke --user "$(USER)" --data-dir "$(DATA_DIR)"
 
 e2e: $(STAMP) ## the end-to-end suite against a deployment: WS_URL=... REST_URL=... TOKEN_CMD=...
 	@$(if $(and $(WS_URL),$(REST_URL),$(TOKEN_CMD)),,$(error give WS_URL, REST_URL and TOKEN_CMD))
@@ -75,10 +79,18 @@ test: services browser lint typecheck ## everything CI runs: lint, types, all te
 
 # --- deployment (docs/deploy.md) ---
 LOCALSTACK_COMPOSE := docker compose -f infra/localstack/compose.yaml
-.PHONY: package deploy-localstack e2e-localstack localstack-down
+.PHONY: package deploy migrate deploy-localstack e2e-localstack localstack-down
 
 package: $(STAMP) ## chalice package every stage (or STAGE=prod) to build/package, then cfn-lint
 	$(BIN)/python -m infra.deploy.package $(if $(STAGE),--stage $(STAGE))
+
+deploy: $(STAMP) ## chalice deploy STAGE=<stage>, then the two-way default route and the settings it needs
+	@$(if $(STAGE),,$(error give the stage: make deploy STAGE=prod))
+	$(BIN)/python -m infra.deploy.deploy --stage "$(STAGE)"
+
+migrate: $(STAMP) ## v1 database -> v1.1 conversations, in place: MONGODB_URI=... [MONGODB_DATABASE=im] [DRY_RUN=1]
+	@$(if $(MONGODB_URI),,$(error give MONGODB_URI (and MONGODB_DATABASE when it is not im)))
+	$(BIN)/python -m infra.deploy.migrate $(if $(DRY_RUN),--dry-run)
 
 deploy-localstack: $(STAMP) ## deploy the localstack stage into LocalStack (needs Docker + LOCALSTACK_AUTH_TOKEN)
 	$(LOCALSTACK_COMPOSE) up -d --wait

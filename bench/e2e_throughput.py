@@ -2,6 +2,7 @@
 and messages per second with many users sending at once.
 
     python -m bench.e2e_throughput [--users 50] [--messages 40] [--write docs/benchmarks.md]
+                                   [--runtime processes|threads] [--max-concurrency N]
 
 Runs `make dev`'s stack (python -m infra.dev) as its own process, with its own FerretDB
 (or MONGODB_URI) and Redis, and drives it from this process with asyncio WebSocket
@@ -96,6 +97,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--messages", type=int, default=40, help="per user")
     parser.add_argument("--write", type=Path)
+    parser.add_argument(
+        "--runtime",
+        choices=("processes", "threads"),
+        default="processes",
+        help="the gateway's runtime (make dev's default: processes)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        help="processes: containers per function",
+    )
     args = parser.parse_args()
     if args.users % 2:
         parser.error("--users must be even (users are paired)")
@@ -103,7 +115,11 @@ def main() -> None:
     env = {"IM_SEND_RATE_LIMIT": "1000000/1", "POWERTOOLS_LOG_LEVEL": "WARNING"}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         Path(tmp).chmod(0o711)  # PostgreSQL's own user must be able to traverse it
-        with running_stack(Path(tmp) / "data", env) as stack:
+        # The gateway's REPORT lines off, like the app's INFO logs (POWERTOOLS_LOG_LEVEL).
+        stack_args: tuple[str, ...] = ("--runtime", args.runtime, "--log-level", "WARNING")
+        if args.max_concurrency is not None:
+            stack_args += ("--max-concurrency", str(args.max_concurrency))
+        with running_stack(Path(tmp) / "data", env, args=stack_args) as stack:
             result = asyncio.run(
                 drive(stack.endpoints["ws_url"], stack.secret, args.users, args.messages)
             )

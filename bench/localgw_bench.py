@@ -12,6 +12,8 @@ gateway's own tests, then measures:
 2. memory: the gateway's resident set (/proc/PID/status VmRSS) with N idle WebSocket
    connections open. Target: < 200 MB for 1,000.
 3. throughput (information only): posts per second from 8 threads.
+4. oversize REST bodies (information only): the gateway's RSS before and after two
+   50 MB POSTs, which it must refuse with 413 without holding them.
 
 Prints a report and one JSON line; exits 1 if a target is missed.
 """
@@ -200,6 +202,25 @@ def measure_memory(gw: Gateway, connections: int) -> dict[str, float]:
     }
 
 
+def measure_oversize_posts(gw: Gateway, posts: int = 2, size_mb: int = 50) -> dict[str, float]:
+    """RSS growth of the gateway over `posts` POSTs of `size_mb` MB each (413 expected)."""
+    before = gw.rss_mb()
+    statuses = []
+    chunk = b"z" * (1024 * 1024)
+    for _ in range(posts):
+        body = (chunk for _ in range(size_mb))
+        response = httpx.post(
+            f"{gw.urls['rest_url']}/body-length",
+            content=body,
+            headers={"content-type": "application/octet-stream"},
+            timeout=60,
+        )
+        statuses.append(response.status_code)
+    if set(statuses) != {413}:
+        raise RuntimeError(f"oversize POSTs answered {statuses}, expected 413")
+    return {"rss_before_mb": before, "rss_after_mb": gw.rss_mb()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=2000)
@@ -212,6 +233,7 @@ def main() -> int:
         raw_p50 = measure_latency(gw, args.posts, raw=True)["p50_ms"]
         memory = measure_memory(gw, args.connections)
         throughput = measure_throughput(gw, args.posts)
+        oversize = measure_oversize_posts(gw)
     finally:
         gw.stop()
     result = {
@@ -220,6 +242,7 @@ def main() -> int:
         **memory,
         "connections": args.connections,
         "throughput_posts_per_s": throughput,
+        **oversize,
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
@@ -231,6 +254,8 @@ def main() -> int:
           f"{memory['idle_rss_mb']:.1f} MB with {args.connections} idle connections "
           f"({memory['per_connection_kb']:.1f} KB each)")  # fmt: skip
     print(f"throughput: {throughput:.0f} posts/s from 8 threads (information only)")
+    print(f"two 50 MB POSTs refused with 413: gateway RSS {oversize['rss_before_mb']:.1f} MB "
+          f"before, {oversize['rss_after_mb']:.1f} MB after (information only)")  # fmt: skip
     print(json.dumps(result))
     ok = latency["p50_ms"] < P50_TARGET_MS and memory["idle_rss_mb"] < RSS_TARGET_MB
     print("targets met" if ok else "TARGET MISSED")

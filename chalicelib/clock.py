@@ -18,3 +18,8 @@ def utc_now_ms() -> datetime:
 
 def epoch_seconds() -> float:
     return time.time()
+
+
+def epoch_datetime(epoch: float) -> datetime:
+    """Epoch seconds as a UTC datetime (a token's `exp`, for the wire)."""
+    return datetime.fromtimestamp(epoch, UTC)

@@ -7,6 +7,7 @@ becomes a generic `internal` error that leaks nothing about the cause.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 
@@ -36,6 +37,11 @@ class Forbidden(ImError):
     code = "forbidden"
 
 
+class NotFound(ImError):
+    status = 404
+    code = "not_found"
+
+
 class TooLarge(ImError):
     status = 413
     code = "too_large"
@@ -44,6 +50,11 @@ class TooLarge(ImError):
 class RateLimited(ImError):
     status = 429
     code = "rate_limited"
+    retry_after_ms: int | None = None  # when known: how long until it would pass
+
+
+class TooManyConnections(RateLimited):
+    """A user's live connections are at the cap (IM_MAX_CONNECTIONS_PER_USER)."""
 
 
 class Unavailable(ImError):
@@ -67,8 +78,20 @@ def http_error_body(err: ImError) -> dict[str, Any]:
     return {"error": err.message}
 
 
-def error_frame(err: ImError, ack_id: str | None = None) -> dict[str, Any]:
+def http_error_headers(err: ImError) -> dict[str, str]:
+    retry = getattr(err, "retry_after_ms", None)
+    return {} if retry is None else {"Retry-After": str(max(1, math.ceil(retry / 1000)))}
+
+
+def error_frame(
+    err: ImError, ack_id: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": err.code, "error": err.message}
     if ack_id is not None:
         frame["ack_id"] = ack_id
+    if request_id is not None:
+        frame["request_id"] = request_id
+    retry = getattr(err, "retry_after_ms", None)
+    if retry is not None:
+        frame["retry_after_ms"] = retry
     return frame

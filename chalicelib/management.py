@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import urllib3
@@ -33,9 +34,25 @@ class ConnectionsApi(Protocol):
         """('delivered', None), ('gone', None), or ('failed', <error name>)."""
         ...
 
+    def delete(self, connection_id: str) -> bool:
+        """Close the connection (DeleteConnection); False if it was already gone."""
+        ...
+
 
 class CredentialSource(Protocol):
     def get_frozen_credentials(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """Credentials given outright (Lambda's environment), in the shape SigV4Auth reads."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def get_frozen_credentials(self) -> StaticCredentials:
+        return self
 
 
 class SignedConnectionsApi:
@@ -62,8 +79,8 @@ class SignedConnectionsApi:
         # botocore's rest-json serialiser encodes a URI label with the same function.
         return f"{self._endpoint}/@connections/{percent_encode(connection_id)}"
 
-    def signed_request(self, connection_id: str, data: bytes) -> AWSRequest:
-        request = AWSRequest(method="POST", url=self.url_for(connection_id), data=data)
+    def signed_request(self, connection_id: str, data: bytes, method: str = "POST") -> AWSRequest:
+        request = AWSRequest(method=method, url=self.url_for(connection_id), data=data)
         signer = SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region)
         signer.add_auth(request)
         return request
@@ -90,3 +107,12 @@ class SignedConnectionsApi:
             if response.status not in _RETRYABLE:
                 break
         return "failed", error
+
+    def delete(self, connection_id: str) -> bool:
+        url = self.url_for(connection_id)
+        request = self.signed_request(connection_id, b"", "DELETE")
+        try:
+            response = self._pool.urlopen("DELETE", url, headers=dict(request.headers.items()))
+        except urllib3.exceptions.HTTPError:
+            return False
+        return response.status in (200, 204)

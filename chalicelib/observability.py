@@ -2,28 +2,54 @@
 
 Log lines carry the connection id and request id as keys; they never carry a token or
 message content (handlers log ids, counts and error codes only). Metrics are CloudWatch
-EMF lines, flushed at the end of each invocation.
+EMF lines, flushed at the end of each invocation. Powertools is imported at the first
+log line or metric, not when `app` is imported (cold start, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
-from typing import Any
-
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import ImError, as_im_error
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
+
 SERVICE = "serverless-im"
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="ServerlessIM", service=SERVICE)
+
+
+@functools.cache
+def _logger() -> Logger:
+    from aws_lambda_powertools import Logger
+
+    return Logger(service=SERVICE)
+
+
+@functools.cache
+def _metrics() -> Metrics:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace="ServerlessIM", service=SERVICE)
+
+
+class _LazyLogger:
+    """Stands for the Powertools Logger, built on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_logger(), name)
+
+
+logger: Logger = _LazyLogger()  # type: ignore[assignment]
 
 
 def count(name: str, value: int = 1) -> None:
     if value:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        _metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def refusal(exc: Exception) -> ImError:
@@ -66,7 +92,8 @@ def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 
 def _flush_metrics() -> None:
-    if not metrics.metric_set:
+    metrics = _metrics.cache_info().currsize and _metrics()
+    if not metrics or not metrics.metric_set:
         return
     try:
         with warnings.catch_warnings():
@@ -78,3 +105,8 @@ def _flush_metrics() -> None:
         # With POWERTOOLS_METRICS_DISABLED, flush_metrics() keeps the set, and Powertools
         # prints it anyway once a metric reaches 100 values; clearing keeps it quiet.
         metrics.clear_metrics()
+
+
+def discard_metrics() -> None:
+    """Drop what was counted, unflushed (code that runs use cases outside a Lambda)."""
+    _metrics().clear_metrics()

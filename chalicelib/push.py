@@ -37,6 +37,9 @@ class Pusher:
             log.warning("push failed", extra={"connection_id": connection_id, "error": error})
         return result
 
+    def close(self, connection_id: str) -> bool:
+        return self._api.delete(connection_id)
+
     def push(self, connection_ids: Sequence[str], data: bytes) -> PushOutcome:
         """The same frame to every connection; returns when every post has finished."""
         outcome = PushOutcome()

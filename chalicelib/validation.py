@@ -12,7 +12,8 @@ from typing import TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from chalicelib.errors import BadRequest, ImError, TooLarge
-from chalicelib.models import ACK_ID_MAX_CHARS, ClientFrame
+from chalicelib.models.frames import ACTIONS, ClientFrame
+from chalicelib.models.types import ACK_ID_MAX_CHARS, REQUEST_ID_MAX_CHARS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -26,7 +27,7 @@ def _describe(exc: ValidationError) -> ImError:
     first = exc.errors(include_url=False, include_input=False)[0]
     kind = first["type"]
     # The discriminated union puts the tag first in the location; drop it.
-    loc = [str(p) for p in first["loc"] if p not in ("send", "ping", "read")]
+    loc = [str(p) for p in first["loc"] if p not in ACTIONS]
     where = ".".join(loc)
     if kind == "json_invalid":
         return BadRequest("body is not valid JSON")
@@ -35,7 +36,7 @@ def _describe(exc: ValidationError) -> ImError:
     if kind == "union_tag_not_found":
         return BadRequest("`action` is required")
     if kind == "union_tag_invalid":
-        return BadRequest("unknown action; expected send, ping or read")
+        return BadRequest(f"unknown action; expected one of {', '.join(ACTIONS)}")
     if kind == "string_too_long" and where == "content":
         return TooLarge("content is longer than 8000 characters")
     if kind == "extra_forbidden":
@@ -71,14 +72,27 @@ def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int) -> M:
         raise _describe(exc) from None
 
 
-def recover_ack_id(body: str | None) -> str | None:
-    """The frame's ack_id, if one can be read even from a frame that failed validation,
-    so the client can match the error to what it sent."""
+def recover_ids(body: str | None) -> tuple[str | None, str | None]:
+    """The frame's `ack_id` and `request_id`, if they can be read even from a frame that
+    failed validation, so the client can match the error to what it sent."""
     if not body or len(body) > MAX_FRAME_CHARS:
-        return None
+        return None, None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    return _id(data.get("ack_id"), ACK_ID_MAX_CHARS), _id(
+        data.get("request_id"), REQUEST_ID_MAX_CHARS
+    )
+
+
+def _id(value: object, max_chars: int) -> str | None:
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
         return None
-    ack = data.get("ack_id") if isinstance(data, dict) else None
-    return ack if isinstance(ack, str) and 0 < len(ack) <= ACK_ID_MAX_CHARS else None
+    try:
+        value.encode()  # a lone surrogate ("\ud800") cannot be sent back as UTF-8
+    except UnicodeEncodeError:
+        return None
+    return value

@@ -1,184 +1,170 @@
-"""WebSocket routes: `$connect` (authenticate, register), `$default` (send, ping, read),
-`$disconnect` (unregister).
-
-Send is: validate -> rate limit -> store durably -> push to the recipient's live
-connections -> ack the sender. Pushing *before* acking is what gives the contract's
-ordering: a client that waits for each ack has each message delivered before the next
-one is even sent. A store failure answers `error`/`unavailable`, never an ack; a push
-failure never loses the message, which is stored and stays unread.
+"""The WebSocket `$default` route: send, ping, read, recall. Each action parses its
+frame, calls one use case (chalicelib/chat) and encodes the answer; the rules live in
+the use cases. (`$connect` and `$disconnect` are handlers/connection.py.)
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
-from chalicelib.auth import connect_token
+from chalicelib.chat.domain import Appended, ConversationId
+from chalicelib.chat.recall import recalled_frame
+from chalicelib.chat.sending import SendCommand
+from chalicelib.chat.service import Chat
+from chalicelib.clock import epoch_datetime
+from chalicelib.delivery import Frame, encode
 from chalicelib.deps import Services
-from chalicelib.errors import Forbidden, ImError, Unauthorized, error_frame
-from chalicelib.models import (
+from chalicelib.errors import Forbidden, error_frame
+from chalicelib.models.frames import (
     AckFrame,
-    Message,
-    MessageFrame,
+    AuthenticatedFrame,
+    AuthFrame,
+    DoneFrame,
     PingFrame,
     PongFrame,
     ReadFrame,
+    RecallFrame,
     SendFrame,
 )
-from chalicelib.observability import count, logger, refusal
-from chalicelib.push import Pusher
-from chalicelib.store import NewMessage
-from chalicelib.validation import parse_client_frame, recover_ack_id
+from chalicelib.observability import count, refusal
+from chalicelib.sessions import SessionExpired
+from chalicelib.validation import parse_client_frame, recover_ids
 
 _ACCEPT = {"statusCode": 200}
 
 
-def encode(frame: BaseModel | dict[str, Any]) -> bytes:
-    if isinstance(frame, MessageFrame):
-        data: dict[str, Any] = frame.wire()
-    elif isinstance(frame, BaseModel):
-        data = frame.model_dump()
-    else:
-        data = frame
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 @dataclass
 class Invocation:
-    """One `$default` event: who sent it on which connection, and how to answer."""
+    """One `$default` event: who sent it on which connection, and how to answer.
+
+    With route responses on (IM_ACK_ROUTE_RESPONSE, set where the deploy creates the
+    `$default` route response), the answer -- ack, pong or error -- is the Lambda's
+    return value, which API Gateway sends to the connection: one post fewer per frame.
+    Otherwise, and for an ack that must go out before more work, it is posted.
+    """
 
     services: Services
     connection_id: str
-    pusher: Pusher
+    endpoint: str
+    answer: Frame | None = None
 
     def user(self) -> int:
-        user = self.services.connection_user(self.connection_id)
-        if user is None:  # presence expired or was lost: identity cannot be proven
-            raise Forbidden("this connection is not signed in; reconnect with a token")
-        return user
+        return self.services.sessions.who(self.connection_id)
 
-    def reply(self, frame: BaseModel | dict[str, Any]) -> None:
-        if self.pusher.send(self.connection_id, encode(frame)) == "gone":
-            self.services.presence.remove(self.connection_id)
+    @functools.cached_property
+    def chat(self) -> Chat:
+        return self.services.chat(self.endpoint)
 
+    def reply(self, frame: Frame, last: bool = True) -> None:
+        if last and self.answer is None and self.services.settings.ack_route_response:
+            self.answer = frame
+            return
+        count("AnswersPosted")
+        self.services.delivery(self.endpoint).reply(self.connection_id, frame)
 
-def on_connect(event: Any, services: Services) -> dict[str, Any]:
-    raw = event.to_dict()
-    token = connect_token(raw.get("queryStringParameters"), raw.get("headers"))
-    try:
-        if token is None:
-            raise Unauthorized("missing token")
-        user = services.verifier.user_of(token)
-    except Unauthorized as err:
-        count("AuthFailures")
-        logger.info("connect refused", extra={"reason": err.message})
-        return {"statusCode": 401}
-    try:
-        services.presence.add(event.connection_id, user)
-    except ImError as err:
-        logger.warning("connect failed", extra={"code": err.code})
-        return {"statusCode": err.status}
-    services.remember_connection(event.connection_id, user)
-    count("Connections")
-    logger.info("connected", extra={"user_id": user})
-    return _ACCEPT
+    def acknowledge(self, appended: Appended, last: bool) -> None:
+        self.reply(AckFrame.of(appended.message, appended.duplicate), last)
 
-
-def on_disconnect(event: Any, services: Services) -> dict[str, Any]:
-    services.forget_connection(event.connection_id)
-    try:
-        services.presence.remove(event.connection_id)
-    except ImError as err:  # best-effort, like $disconnect itself: the entry expires
-        logger.warning("disconnect cleanup failed", extra={"code": err.code})
-    return _ACCEPT
+    def result(self, action: str | None, request_id: str | None) -> dict[str, Any]:
+        if not self.services.settings.ack_route_response:
+            return _ACCEPT
+        # A two-way route sends whatever the Lambda returns, an absent body as an empty
+        # frame: a frame with nothing else to say is answered `done`.
+        answer = self.answer or DoneFrame(action=action or "", request_id=request_id)
+        count("AnswersReturned")
+        return {"statusCode": 200, "body": encode(answer).decode()}
 
 
 def on_message(event: Any, services: Services) -> dict[str, Any]:
     raw = event.to_dict()
     context = raw["requestContext"]
     endpoint = services.management_endpoint(context["apiId"], context["stage"])
-    invocation = Invocation(services, event.connection_id, services.pusher(endpoint))
+    invocation = Invocation(services, event.connection_id, endpoint)
     body = raw.get("body")
+    frame: Any = None
     try:
         frame = parse_client_frame(body)
         _ACTIONS[frame.action](invocation, frame)
     except Exception as exc:
         count("FramesRefused")
-        invocation.reply(error_frame(refusal(exc), recover_ack_id(body)))
-    return _ACCEPT
+        ack_id, request_id = recover_ids(body)
+        expired = isinstance(exc, SessionExpired)
+        # An expired session is told why, then closed: posted, as the close comes
+        # before any return value could be delivered.
+        invocation.reply(error_frame(refusal(exc), ack_id, request_id), last=not expired)
+        if expired:
+            services.delivery(endpoint).disconnect(event.connection_id)
+            services.sessions.forget(event.connection_id)
+    action = getattr(frame, "action", None)
+    return invocation.result(action, getattr(frame, "request_id", None))
 
 
 def _send(invocation: Invocation, frame: SendFrame) -> None:
-    services = invocation.services
-    sender = invocation.user()
-    services.rate_limiter.hit(sender)
-    assert frame.to is not None  # the model requires it
-    result = services.store.save(
-        NewMessage(
-            sender=sender,
-            to=frame.to,
-            content=frame.content,
-            ack_id=frame.ack_id,
-            msg_type=frame.msg_type,
-        )
+    command = SendCommand(
+        sender=invocation.user(),
+        to=None if frame.group else frame.to,
+        group_id=frame.group,
+        content=frame.content,
+        msg_type=frame.msg_type,
+        ack_id=frame.ack_id,
+        connection_id=invocation.connection_id,
     )
-    if result.duplicate:
-        # The first attempt pushed it (or it is waiting as unread): never deliver twice.
-        count("MessagesDuplicate")
-    else:
-        count("MessagesStored")
-        deliver(services, invocation.pusher, result.message)
-    message = result.message
-    invocation.reply(
-        AckFrame(
-            ack_id=message.ack_id,
-            message_id=message.id,
-            created_at=message.created_at,
-            duplicate=result.duplicate,
-        )
-    )
-
-
-def deliver(services: Services, pusher: Pusher, message: Message) -> None:
-    """Push a stored message to each live connection of its recipient; prune dead ones."""
-    try:
-        connections = services.presence.connections_of(message.to)
-    except ImError:
-        logger.warning("presence unavailable; message stays unread")
-        count("PushSkipped")
-        return
-    if not connections:
-        return
-    outcome = pusher.push(connections, encode(MessageFrame(message=message)))
-    for connection_id in outcome.gone:
-        try:
-            services.presence.remove(connection_id, user_id=message.to)
-        except ImError:
-            logger.warning("could not prune stale connection")
-    count("MessagesPushed", len(outcome.delivered))
-    count("StaleConnectionsPruned", len(outcome.gone))
-    count("PushFailures", len(outcome.failed))
+    invocation.chat.send(command, invocation.acknowledge)
 
 
 def _ping(invocation: Invocation, _frame: PingFrame) -> None:
-    # Re-register on every keep-alive: if presence lost this connection (a Redis
-    # failover without persistence, a wrongly pruned entry) pushes resume within one
-    # ping interval, without every client reconnecting at once.
-    invocation.services.presence.add(invocation.connection_id, invocation.user())
+    # Every keep-alive renews the presence entry (until the token's expiry): if Redis
+    # lost it, pushes resume within one ping interval, nobody reconnecting.
+    invocation.services.sessions.renew(invocation.connection_id)
     invocation.reply(PongFrame())
 
 
 def _read(invocation: Invocation, frame: ReadFrame) -> None:
-    updated = invocation.services.store.mark_read(invocation.user(), frame.message_ids)
-    count("MessagesMarkedRead", updated)
+    """No answer on success (as v1; `done` on a two-way route); the reader's other
+    devices and the senders get `read` receipts."""
+    user = invocation.user()
+    invocation.services.rate_limiter.hit(user)
+    if frame.message_ids is not None:
+        invocation.chat.mark_read(user, frame.message_ids, invocation.connection_id)
+        return
+    assert frame.conversation_id is not None  # the model requires one of the two
+    conversation = ConversationId.parse(frame.conversation_id)
+    invocation.chat.mark_conversation_read(user, conversation, frame.seq, invocation.connection_id)
+
+
+def _auth(invocation: Invocation, frame: AuthFrame) -> None:
+    """A fresh token for this connection: renews its session (before the old token
+    expires, or after presence lost it) without reconnecting."""
+    services = invocation.services
+    verified = services.verifier.verify(frame.token)
+    services.rate_limiter.hit(verified.user)
+    known = services.presence.identity(invocation.connection_id)
+    if known is not None and known.user != verified.user:
+        raise Forbidden("a connection cannot change its user; reconnect instead")
+    services.sessions.bind(
+        invocation.connection_id, verified.user, verified.expires_at, verified.issued_at
+    )
+    invocation.reply(
+        AuthenticatedFrame(user_id=verified.user, expires_at=epoch_datetime(verified.expires_at))
+    )
+
+
+def _recall(invocation: Invocation, frame: RecallFrame) -> None:
+    """Answered by the `recalled` frame every member's connections get -- this one also
+    when it asks again for a message already recalled (nobody else is told again)."""
+    user = invocation.user()
+    invocation.services.rate_limiter.hit(user)
+    recalled = invocation.chat.recall(user, frame.message_id, invocation.connection_id)
+    invocation.reply(recalled_frame(recalled))
 
 
 _ACTIONS: dict[str, Callable[[Invocation, Any], None]] = {
     "send": _send,
     "ping": _ping,
     "read": _read,
+    "recall": _recall,
+    "auth": _auth,
 }

@@ -1,6 +1,8 @@
 """`make client USER=<id>` / `python -m clients.terminal`: chat from a terminal.
 
     python -m clients.terminal --user 1                  # the local stack in .data
+    python -m clients.terminal --user 1 --to 2           # talking to user 2 first
+    python -m clients.terminal --user 1 --group 123      # or in group 123
     python -m clients.terminal --ws-url wss://... --rest-url https://... --token <JWT>
 
 The token can also come from the IM_TOKEN environment variable, which keeps it out
@@ -14,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from clients.terminal.messages import parse_user_id
+from clients.terminal.messages import parse_group_id, parse_user_id
 from clients.terminal.session import Timing
 from clients.terminal.target import Target, TargetError, deployment_target, local_target
 from clients.terminal.ui import ChatApp
@@ -23,6 +25,13 @@ from clients.terminal.ui import ChatApp
 def _user_id(text: str) -> int:
     try:
         return parse_user_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _group_id(text: str) -> int:
+    try:
+        return parse_group_id(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -43,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-url", help="a deployment's WebSocket URL (wss://...)")
     p.add_argument("--rest-url", help="a deployment's REST URL (https://.../api)")
     p.add_argument("--token", default=os.environ.get("IM_TOKEN"), help="JWT (or IM_TOKEN)")
-    p.add_argument("--to", type=_user_id, dest="peer", help="who to talk to first")
+    first = p.add_mutually_exclusive_group()
+    first.add_argument("--to", type=_user_id, dest="peer", help="who to talk to first")
+    first.add_argument("--group", type=_group_id, help="the group to open first")
     p.add_argument("--ping-interval", type=_seconds, default=Timing.ping_interval)
     return p
 
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         target.token,
         user=target.user,
         peer=args.peer,
+        group=args.group,
         timing=Timing(ping_interval=args.ping_interval),
     )
     app.run()

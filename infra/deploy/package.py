@@ -8,7 +8,13 @@ from PyPI; no AWS account or credentials are involved). Then the templates are f
   API (infra.deploy.policy);
 - SAM functions get the names `chalice deploy` and the Terraform output use,
   `<app>-<stage>` and `<app>-<stage>-<function>`, so the policy's log-group ARNs hold on
-  every deployment path (SAM would otherwise name them after the stack).
+  every deployment path (SAM would otherwise name them after the stack);
+- the REST function gets `IM_MANAGEMENT_URL`, this WebSocket API's @connections
+  endpoint, so REST calls can push too (read receipts after a REST mark-read, REST
+  sends, group events); the WebSocket functions learn it from their events;
+- the `$default` route gets a route response (two-way communication), and its function
+  `IM_ACK_ROUTE_RESPONSE=true`: acks, pongs and errors are the Lambda's return value,
+  one `@connections` post fewer per frame (Chalice creates no route responses).
 
 cfn-lint checks the SAM template; its errors and warnings fail the run. Everything goes
 to build/package/<stage>/ (outside git), with summary.json: bundle sizes and lint output.
@@ -107,10 +113,67 @@ def bundle_size(zip_path: Path) -> BundleSize:
     return BundleSize(zip_path.stat().st_size, sum(e.file_size for e in entries), len(entries))
 
 
+MANAGEMENT_URL_VARIABLE = "IM_MANAGEMENT_URL"
+ROUTE_RESPONSE_VARIABLE = "IM_ACK_ROUTE_RESPONSE"
+DEFAULT_ROUTE_RESPONSE = "$default"
+
+
+def add_route_response_sam(template: dict[str, Any]) -> None:
+    """Two-way `$default`: a RouteResponse, the route's selection expression, the
+    deployment after both, and the function told to return its answers."""
+    resources = template["Resources"]
+    if "WebsocketMessageRoute" not in resources:  # no $default route to answer on
+        return
+    resources["WebsocketMessageRoute"]["Properties"]["RouteResponseSelectionExpression"] = (
+        DEFAULT_ROUTE_RESPONSE
+    )
+    resources["WebsocketMessageRouteResponse"] = {
+        "Type": "AWS::ApiGatewayV2::RouteResponse",
+        "Properties": {
+            "ApiId": {"Ref": "WebsocketAPI"},
+            "RouteId": {"Ref": "WebsocketMessageRoute"},
+            "RouteResponseKey": DEFAULT_ROUTE_RESPONSE,
+        },
+    }
+    deployment = resources["WebsocketAPIDeployment"]
+    deployment["DependsOn"] = [*deployment.get("DependsOn", []), "WebsocketMessageRouteResponse"]
+    function = resources["WebsocketMessage"]["Properties"]
+    variables = function.setdefault("Environment", {}).setdefault("Variables", {})
+    variables.setdefault(ROUTE_RESPONSE_VARIABLE, "true")
+
+
+def add_route_response_terraform(template: dict[str, Any]) -> None:
+    resources = template["resource"]
+    if "websocket_message_route" not in resources.get("aws_apigatewayv2_route", {}):
+        return
+    route = resources["aws_apigatewayv2_route"]["websocket_message_route"]
+    route["route_response_selection_expression"] = DEFAULT_ROUTE_RESPONSE
+    resources["aws_apigatewayv2_route_response"] = {
+        "websocket_message_route_response": {
+            "api_id": "${aws_apigatewayv2_api.websocket_api.id}",
+            "route_id": "${aws_apigatewayv2_route.websocket_message_route.id}",
+            "route_response_key": DEFAULT_ROUTE_RESPONSE,
+        }
+    }
+    for deployment in resources["aws_apigatewayv2_deployment"].values():
+        deployment["depends_on"] = [
+            *deployment.get("depends_on", []),
+            "aws_apigatewayv2_route_response.websocket_message_route_response",
+        ]
+    function = resources["aws_lambda_function"]["websocket_message"]
+    variables = function.setdefault("environment", {}).setdefault("variables", {})
+    variables.setdefault(ROUTE_RESPONSE_VARIABLE, "true")
+
+
 def finish_sam(
-    template: dict[str, Any], app_name: str, stage: str, functions: Iterable[str]
+    template: dict[str, Any],
+    app_name: str,
+    stage: str,
+    functions: Iterable[str],
+    api_stage: str = "api",
 ) -> None:
-    """Name the functions as chalice does and pin the role policies, in place."""
+    """Name the functions as chalice does, give the REST function the management URL,
+    and pin the role policies, in place."""
     names = {to_cfn_resource_name(f): f"{app_name}-{stage}-{f}" for f in functions}
     names["APIHandler"] = f"{app_name}-{stage}"  # chalice's REST handler has no suffix
     for logical_id, resource in template["Resources"].items():
@@ -122,16 +185,34 @@ def finish_sam(
                     "(every function gets its memory and timeout there)"
                 )
             properties["FunctionName"] = names[logical_id]
+            if logical_id == "APIHandler":
+                url = {
+                    "Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}."
+                    f"${{AWS::URLSuffix}}/{api_stage}"
+                }
+                variables = properties.setdefault("Environment", {}).setdefault("Variables", {})
+                variables.setdefault(MANAGEMENT_URL_VARIABLE, url)
         elif resource["Type"] == "AWS::IAM::Role":
             for policy in properties.get("Policies", []):
                 policy["PolicyDocument"] = pin_policy(
                     policy["PolicyDocument"], CLOUDFORMATION, cloudformation_sub
                 )
+    add_route_response_sam(template)
 
 
-def finish_terraform(template: dict[str, Any]) -> None:
+def finish_terraform(template: dict[str, Any], api_stage: str = "api") -> None:
+    handler = template["resource"].get("aws_lambda_function", {}).get("api_handler")
+    if handler is not None:
+        url = (
+            "https://${aws_apigatewayv2_api.websocket_api.id}.execute-api."
+            "${data.aws_region.chalice.name}.${data.aws_partition.chalice.dns_suffix}"
+            f"/{api_stage}"
+        )
+        environment = handler.setdefault("environment", {})
+        environment.setdefault("variables", {}).setdefault(MANAGEMENT_URL_VARIABLE, url)
     for policy in template["resource"].get("aws_iam_role_policy", {}).values():
         policy["policy"] = json.dumps(pin_policy(json.loads(policy["policy"]), TERRAFORM))
+    add_route_response_terraform(template)
 
 
 def placeholders(value: Any, where: str = "") -> list[str]:
@@ -161,11 +242,14 @@ def package_stage(
     sam_dir = directory / "sam"
     chalice_package(project_dir, stage, sam_dir, "cloudformation")
     functions = config.get("lambda_functions", {})
-    _rewrite(sam_dir / SAM_TEMPLATE, finish_sam, config["app_name"], stage, functions)
+    api_stage = config["stages"][stage].get(
+        "api_gateway_stage", config.get("api_gateway_stage", "api")
+    )
+    _rewrite(sam_dir / SAM_TEMPLATE, finish_sam, config["app_name"], stage, functions, api_stage)
     if terraform:
         tf_dir = directory / "terraform"
         chalice_package(project_dir, stage, tf_dir, "terraform")
-        _rewrite(tf_dir / TERRAFORM_TEMPLATE, finish_terraform)
+        _rewrite(tf_dir / TERRAFORM_TEMPLATE, finish_terraform, api_stage)
     lint = subprocess.run(
         [_tool("cfn-lint"), "--", str(sam_dir / SAM_TEMPLATE)],
         capture_output=True,

@@ -14,16 +14,21 @@ import argparse
 import faulthandler
 import fcntl
 import json
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+from chalicelib.config import ConfigError, Settings
 from infra.dev import ENDPOINTS_FILE
 from infra.dev.tokens import local_secret
 from infra.dev.web import dev_routes, page_url
-from infra.localgw import LocalGateway
+from infra.localgw import LocalGateway, WorkerSettings
+from infra.localgw.server import RUNTIMES
 from infra.services import start_mongo, start_redis, stop_all
 from infra.services.process import install_signal_handlers, wait_for_signal
 
@@ -36,14 +41,61 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--stage", default="dev")
+    parser.add_argument(
+        "--no-route-responses",
+        action="store_true",
+        help="a one-way $default, as plain `chalice deploy` leaves it: acks are posted",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="processes",
+        help="handlers in worker processes per Lambda function (default), or in threads",
+    )
+    defaults = WorkerSettings()
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=defaults.max_per_function,
+        help="processes: containers per Lambda function at most",
+    )
+    parser.add_argument(
+        "--prewarm",
+        type=int,
+        default=defaults.prewarm,
+        help="processes: containers started per function at start",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the gateway's own log (cold starts, REPORT lines, connections); "
+        "the app's is POWERTOOLS_LOG_LEVEL",
+    )
     return parser
 
 
-def _app_environment(mongo_url: str, redis_url: str, secret: str) -> dict[str, str]:
+def _gateway_logging(level: str) -> None:
+    """The gateway's JSON log lines on stderr, beside the app's (make dev's terminal)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LambdaPowertoolsFormatter(service="localgw"))
+    gateway_logger = logging.getLogger("infra.localgw")
+    gateway_logger.addHandler(handler)
+    gateway_logger.setLevel(level.upper())
+    gateway_logger.propagate = False
+
+
+def _app_environment(
+    mongo_url: str, redis_url: str, secret: str, two_way: bool = True
+) -> dict[str, str]:
     return {
+        # The gateway's `$default` answers with the Lambda's return value, as `make
+        # deploy` configures API Gateway: acks are route responses, not posts.
+        "IM_ACK_ROUTE_RESPONSE": "true" if two_way else "false",
         "MONGODB_URI": mongo_url,
         "REDIS_URL": redis_url,
         "IM_JWT_SECRET": secret,
+        # This machine only: allows what a deployment refuses (IM_CORS_ALLOW_ORIGINS=*).
+        "IM_ALLOW_INSECURE_LOCAL": "true",
         # The management client signs its calls; the local gateway accepts any key.
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
@@ -51,6 +103,18 @@ def _app_environment(mongo_url: str, redis_url: str, secret: str) -> dict[str, s
         # EMF metric lines are for CloudWatch; locally they would drown the logs.
         "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
     }
+
+
+def _settings_problem(stage: str, app_env: dict[str, str]) -> str | None:
+    """What the app would refuse at its first invocation, found before anything starts:
+    the settings as the gateway will give them (process, make dev's, then the stage's)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    stage_env = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+    try:
+        Settings.from_env({**os.environ, **app_env, **stage_env})
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _lock(data_dir: Path) -> TextIO | None:
@@ -72,20 +136,33 @@ def main(argv: list[str] | None = None) -> int:
     if lock is None:
         print(f"another `make dev` is already using {data_dir}", file=sys.stderr)
         return 1
+    secret = local_secret(data_dir)
+    # Placeholder URLs: the real ones exist once the servers run.
+    problem = _settings_problem(
+        args.stage, _app_environment("mongodb://127.0.0.1/", "redis://127.0.0.1/0", secret)
+    )
+    if problem is not None:
+        print(f"make dev: configuration error: {problem}", file=sys.stderr)
+        lock.close()
+        return 2
     endpoints = data_dir / ENDPOINTS_FILE
+    _gateway_logging(args.log_level)
     install_signal_handlers()
     gateway: LocalGateway | None = None
     try:
         mongo = start_mongo(data_dir / "mongo")
         redis = start_redis(data_dir / "redis", persist=True)
-        secret = local_secret(data_dir)
-        os.environ.update(_app_environment(mongo.url, redis.url, secret))
+        two_way = not args.no_route_responses
+        os.environ.update(_app_environment(mongo.url, redis.url, secret, two_way))
         gateway = LocalGateway(
             ROOT,
             stage=args.stage,
             host=args.host,
             port=args.port,
             extra_routes=dev_routes(data_dir, secret),
+            route_responses={"$default"} if two_way else (),
+            runtime=args.runtime,
+            workers=WorkerSettings(max_per_function=args.max_concurrency, prewarm=args.prewarm),
         )
         urls = gateway.start()
         info = {
@@ -93,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "rest_url": urls.rest_url,
             "management_url": urls.management_url,
             "admin_url": urls.admin_url,
+            "redis_url": redis.url,  # for `make revoke`
             "pid": os.getpid(),
         }
         partial = endpoints.with_suffix(".tmp")

@@ -30,15 +30,28 @@ class RunningStack:
 
 @contextmanager
 def running_stack(
-    data_dir: Path, env: dict[str, str], timeout: float = 90, port: int = 0
+    data_dir: Path,
+    env: dict[str, str],
+    timeout: float = 90,
+    port: int = 0,
+    args: tuple[str, ...] = (),
 ) -> Iterator[RunningStack]:
-    """`python -m infra.dev --port PORT` until the block ends; then SIGTERM and wait."""
+    """`python -m infra.dev --port PORT [ARGS]` until the block ends; then SIGTERM and wait."""
     data_dir.mkdir(parents=True, exist_ok=True)
     endpoints = data_dir / ENDPOINTS_FILE
     endpoints.unlink(missing_ok=True)
     process = ManagedProcess(
         "make-dev",
-        [sys.executable, "-m", "infra.dev", "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "infra.dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
         data_dir / "dev.log",
         cwd=ROOT,
         # unbuffered: the log file shows each line (and metric) as it is written

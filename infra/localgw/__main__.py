@@ -2,13 +2,18 @@
 
     python -m infra.localgw --app-dir DIR --port PORT [--stage STAGE] [--host 127.0.0.1]
                             [--ready-file PATH] [--env NAME=VALUE ...]
+                            [--route-response ROUTE_KEY ...]
+                            [--runtime processes|threads] [--max-concurrency N]
+                            [--worker-idle-timeout S] [--prewarm N]
                             [limit options, see --help]
 
 Once serving, one JSON line goes to stdout (and, with --ready-file, to that file,
 written atomically):
     {"event": "ready", "ws_url": ..., "rest_url": ..., "management_url": ...,
      "admin_url": ..., "pid": ...}
-Logs are JSON lines on stderr. Exit status 0 after a signal, 1 if the app fails to load.
+Logs are JSON lines on stderr (with the processes runtime, a Lambda-style REPORT line
+per invocation and a "cold start" line per new container). Exit status 0 after a
+signal, 1 if the app fails to load, 2 on bad options.
 """
 
 from __future__ import annotations
@@ -27,10 +32,16 @@ from types import FrameType
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from infra.localgw.loader import AppLoadError
-from infra.localgw.server import DEFAULT_MAX_WORKERS, LocalGateway
-from infra.localgw.settings import GatewayUrls, Limits
+from infra.localgw.server import (
+    DEFAULT_MAX_WORKERS,
+    RUNTIMES,
+    LocalGateway,
+    validate_route_responses,
+)
+from infra.localgw.settings import GatewayUrls, Limits, WorkerSettings
 
 _DEFAULTS = Limits()
+_WORKERS = WorkerSettings()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +64,46 @@ def build_parser() -> argparse.ArgumentParser:
         "{management_url} and {admin_url} in VALUE are replaced by the bound URLs; "
         ".chalice/config.json still wins",
     )
-    parser.add_argument("--max-workers", type=int, default=DEFAULT_MAX_WORKERS)
+    parser.add_argument(
+        "--route-response",
+        action="append",
+        default=[],
+        metavar="ROUTE_KEY",
+        help="send this route's handler result body back to the client, as a $default "
+        "route response on AWS does (repeatable); Chalice creates none",
+    )
+    workers = parser.add_argument_group("runtime (where handlers run)")
+    workers.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="processes",
+        help="processes: worker processes per Lambda function, like containers (default); "
+        "threads: handler threads in the gateway's process",
+    )
+    workers.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=_WORKERS.max_per_function,
+        help="processes: containers per function at most",
+    )
+    workers.add_argument(
+        "--worker-idle-timeout",
+        type=float,
+        default=_WORKERS.idle_timeout,
+        help="processes: seconds before an unused container is retired",
+    )
+    workers.add_argument(
+        "--prewarm",
+        type=int,
+        default=_WORKERS.prewarm,
+        help="processes: containers started per function at start, kept warm",
+    )
+    workers.add_argument(
+        "--max-workers",
+        type=int,
+        default=DEFAULT_MAX_WORKERS,
+        help="threads: handler threads",
+    )
     parser.add_argument("--log-level", default="INFO")
     limits = parser.add_argument_group("limits (API Gateway quotas by default)")
     limits.add_argument("--max-message-bytes", type=int, default=_DEFAULTS.max_message_bytes)
@@ -67,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-connections-per-second", type=float, default=None, help="default: no throttle"
     )
     limits.add_argument("--send-buffer-bytes", type=int, default=_DEFAULTS.send_buffer_bytes)
+    limits.add_argument("--max-header-bytes", type=int, default=_DEFAULTS.max_header_bytes)
+    limits.add_argument("--max-rest-body-bytes", type=int, default=_DEFAULTS.max_rest_body_bytes)
+    limits.add_argument(
+        "--max-websocket-url-bytes", type=int, default=_DEFAULTS.max_websocket_url_bytes
+    )
     return parser
 
 
@@ -79,6 +134,17 @@ def limits_from(args: argparse.Namespace) -> Limits:
         integration_timeout=args.integration_timeout,
         new_connections_per_second=args.new_connections_per_second,
         send_buffer_bytes=args.send_buffer_bytes,
+        max_header_bytes=args.max_header_bytes,
+        max_rest_body_bytes=args.max_rest_body_bytes,
+        max_websocket_url_bytes=args.max_websocket_url_bytes,
+    )
+
+
+def workers_from(args: argparse.Namespace) -> WorkerSettings:
+    return WorkerSettings(
+        max_per_function=args.max_concurrency,
+        idle_timeout=args.worker_idle_timeout,
+        prewarm=args.prewarm,
     )
 
 
@@ -117,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         limits = limits_from(args)
         env = env_from(args)
+        route_responses = validate_route_responses(args.route_response)
+        workers = workers_from(args)
     except ValueError as exc:
         parser.error(str(exc))
     configure_logging(args.log_level)
@@ -136,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         max_workers=args.max_workers,
         region=args.region,
         env=env,
+        route_responses=route_responses,
+        runtime=args.runtime,
+        workers=workers,
     )
     try:
         urls = gateway.start()

@@ -85,8 +85,16 @@ class Connection:
 
     def send_text(self, text: str) -> None:
         """Queue a gateway frame (error frames); dropped once the connection is closing."""
+        self.send_frame(text)
+
+    def send_frame(self, data: str | bytes) -> None:
+        """Queue a gateway frame, text or binary (route responses, error frames).
+
+        Not counted against the send budget: one frame per client message, bounded by
+        the message quota, and the client is the one sending those messages."""
         if self._open:
-            self._enqueue({"type": "websocket.send", "text": text}, 0)
+            key = "text" if isinstance(data, str) else "bytes"
+            self._enqueue({"type": "websocket.send", key: data}, 0)
 
     def close(self, code: int, reason: str) -> bool:
         """Start closing after the frames already accepted; False if already closing."""

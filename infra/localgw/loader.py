@@ -19,6 +19,7 @@ import json
 import logging
 import sys
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -99,8 +100,19 @@ def load_config(app_dir: Path, chalice_stage: str) -> Config:
     )
 
 
-def load_app(app_dir: Path, chalice_stage: str, environ: ScopedEnviron) -> LoadedApp:
-    """Import `app_dir/app.py` with the stage's environment variables visible."""
+def load_app(
+    app_dir: Path,
+    chalice_stage: str,
+    environ: ScopedEnviron | None,
+    *,
+    keep_module: bool = False,
+) -> LoadedApp:
+    """Import `app_dir/app.py` with the stage's environment variables visible.
+
+    `environ` None: the process environment already holds them (a worker process).
+    `keep_module`: leave the module registered as `app`, as Lambda's runtime does (a
+    worker process owns its `sys.modules`).
+    """
     app_dir = app_dir.resolve()
     app_file = app_dir / "app.py"
     if not app_file.is_file():
@@ -116,18 +128,20 @@ def load_app(app_dir: Path, chalice_stage: str, environ: ScopedEnviron) -> Loade
     # module, if any, is put back: a test that imports the project's own app.py
     # later must not get this one.
     sys.modules[APP_MODULE] = module
+    scope = nullcontext() if environ is None else environ.scoped(config.environment_variables)
     try:
-        with environ.scoped(config.environment_variables):
+        with scope:
             spec.loader.exec_module(module)
     except BaseException:
         for path in added:
             sys.path.remove(path)
         raise
     finally:
-        if previous is None:
-            sys.modules.pop(APP_MODULE, None)
-        else:
-            sys.modules[APP_MODULE] = previous
+        if not keep_module:
+            if previous is None:
+                sys.modules.pop(APP_MODULE, None)
+            else:
+                sys.modules[APP_MODULE] = previous
     app = getattr(module, "app", None)
     if not isinstance(app, Chalice):
         for path in added:
@@ -178,19 +192,20 @@ def make_request_state_thread_local(app: Chalice) -> None:
     )
 
 
-def point_websocket_api(app: Chalice, management_url: str, region: str, max_pool: int) -> None:
-    """Make `app.websocket_api.send/close/info` call this gateway's management API."""
+def point_websocket_api(
+    app: Chalice, management_url: str, region: str, max_pool: int | None = None
+) -> None:
+    """Make `app.websocket_api.send/close/info` call this gateway's management API.
+
+    `max_pool` builds the client now, with one pooled HTTP connection per handler
+    thread (threads runtime: handlers post concurrently, and a smaller pool would open
+    and discard a socket per request). None leaves it to Chalice, which builds it on
+    first use with botocore's defaults, as on Lambda (a worker process).
+    """
     session = boto3.session.Session(
         aws_access_key_id=DUMMY_ACCESS_KEY,
         aws_secret_access_key=DUMMY_ACCESS_KEY,
         region_name=region,
-    )
-    client = session.client(
-        "apigatewaymanagementapi",
-        endpoint_url=management_url,
-        # One pooled HTTP connection per handler thread: handlers post concurrently,
-        # and a smaller pool would open and discard a socket per request.
-        config=BotocoreConfig(max_pool_connections=max_pool),
     )
     websocket_api = app.websocket_api
     websocket_api.session = session
@@ -198,4 +213,10 @@ def point_websocket_api(app: Chalice, management_url: str, region: str, max_pool
     # https template, and returns early once _endpoint is set -- which is what keeps
     # configure_from_api_id (called on every websocket event) from overriding ours.
     websocket_api._endpoint = management_url
-    websocket_api._client = client  # type: ignore[assignment]  # typed as its None default
+    if max_pool is not None:
+        client = session.client(
+            "apigatewaymanagementapi",
+            endpoint_url=management_url,
+            config=BotocoreConfig(max_pool_connections=max_pool),
+        )
+        websocket_api._client = client  # type: ignore[assignment]  # typed as its None default

@@ -8,6 +8,7 @@ so botocore raises GoneException & co. (see responses.error_answer).
 Admin API (local only, no AWS counterpart), under `/_localgw`:
   GET  /_localgw/info                           the gateway's URLs
   GET  /_localgw/connections                    open connection ids
+  GET  /_localgw/workers                        the runtime and its containers
   POST /_localgw/connections/{id}/drop          close the socket WITHOUT firing $disconnect
 """
 
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from infra.localgw.connections import GoneError, SendBufferFullError
 from infra.localgw.core import GatewayCore
 from infra.localgw.events import is_well_formed_connection_id, iso8601, new_id
+from infra.localgw.quotas import ClientGoneError, read_capped_body
 from infra.localgw.responses import HttpAnswer, error_answer, json_answer
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,13 @@ class ManagementApi:
         return to_response(HttpAnswer(204, ok))
 
     async def _post(self, request: Request, connection_id: str, request_id: str) -> HttpAnswer:
-        data = await request.body()
-        if len(data) > self._core.limits.max_message_bytes:
+        try:
+            data = await read_capped_body(
+                request.receive, request.scope["headers"], self._core.limits.max_message_bytes
+            )
+        except ClientGoneError:
+            data = None
+        if data is None:
             return error_answer(
                 413, "PayloadTooLargeException", "Request entity too large", request_id
             )
@@ -102,6 +109,9 @@ class AdminApi:
             "connections": len(self._core.registry),
         }
         return to_response(json_answer(200, payload))
+
+    async def workers(self, request: Request) -> Response:
+        return to_response(json_answer(200, self._core.invoker.workers()))
 
     async def connections(self, request: Request) -> Response:
         return to_response(json_answer(200, {"connections": self._core.registry.ids()}))

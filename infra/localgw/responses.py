@@ -1,4 +1,5 @@
-"""Pure translation of handler results into HTTP answers (handshake, REST, rest-json errors).
+"""Pure translation of handler results into answers: handshake, REST, rest-json errors,
+and the frame of a route response.
 
 Kept apart from the server so each rule of the spec's handshake and management API
 tables is unit-tested without sockets.
@@ -113,6 +114,46 @@ def rest_answer(result: Mapping[str, Any]) -> HttpAnswer:
     body = _result_body(result)
     headers = _result_headers(result)
     return HttpAnswer(int(result["statusCode"]), _with_default_content_type(headers, body), body)
+
+
+class MalformedRouteResponseError(ValueError):
+    """A Lambda proxy result API Gateway could not turn into a route response frame."""
+
+
+def route_response_frame(result: Any, max_bytes: int) -> str | bytes:
+    """The frame a two-way route sends back: the Lambda proxy result's `body`.
+
+    AWS: with a route response, "the body of your Lambda function" is returned to the
+    client (apigateway-websocket-api-route-response.html) and a proxy integration's
+    output is passed on whole, with no integration response (statusCode is not
+    consulted). Not documented, so choices: a missing or null body is an empty text
+    frame (what users report from AWS, serverless/serverless#6816); a base64 body is
+    decoded and sent as text when it is UTF-8, binary otherwise (as PostToConnection);
+    a body that is not a string, or a frame over the message quota, is malformed --
+    the caller sends the "Internal server error" frame, as a REST API answers a
+    malformed proxy response with 502.
+    """
+    if not isinstance(result, Mapping):
+        raise MalformedRouteResponseError("the handler did not return an object")
+    body = result.get("body")
+    if body is None:
+        return ""
+    if not isinstance(body, str):
+        raise MalformedRouteResponseError(f"body is a {type(body).__name__}, not a string")
+    frame: str | bytes = body
+    if result.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise MalformedRouteResponseError("body is not valid base64") from exc
+        try:
+            frame = data.decode("utf-8")
+        except UnicodeDecodeError:
+            frame = data
+    size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8"))
+    if size > max_bytes:
+        raise MalformedRouteResponseError(f"body of {size} bytes is over the message quota")
+    return frame
 
 
 def rest_error_answer(status: int, headers: Mapping[str, Any], body: bytes | None) -> HttpAnswer:

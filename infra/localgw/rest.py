@@ -1,8 +1,10 @@
 """The app's REST API: every HTTP request no other route claims, with or without `/{stage}`.
 
 Requests are served by `chalice.local.LocalGateway.handle_request` (route matching,
-authorizers, CORS preflight, as `chalice local` and `chalice.test` do) in the worker
-pool, under the integration timeout like the WebSocket routes.
+authorizers, CORS preflight, as `chalice local` and `chalice.test` do) by the
+invoker, under the integration timeout like the WebSocket routes. Bodies are read within
+API Gateway's payload quota (10 MB): a declared or counted size over it is a 413
+before the rest is read.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from chalice.local import LocalGatewayException, RouteMatcher
+from chalice.local import RouteMatcher
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from infra.localgw.core import GatewayCore, IntegrationTimeoutError
-from infra.localgw.responses import HttpAnswer, json_answer, rest_answer, rest_error_answer
+from infra.localgw.quotas import BODY_TOO_LARGE, ClientGoneError, read_capped_body
+from infra.localgw.responses import HttpAnswer, json_answer
 from infra.localgw.websocket import send_denial
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ def resolve_rest_path(path: str, stage: str, has_route: Callable[[str], bool]) -
 class RestProxy:
     def __init__(self, core: GatewayCore) -> None:
         self._core = core
-        self._matcher = RouteMatcher(core.runtime.rest_routes)
+        self._matcher = RouteMatcher(core.invoker.rest_routes)
 
     def _has_route(self, path: str) -> bool:
         try:
@@ -52,21 +55,21 @@ class RestProxy:
             return
         if scope["type"] != "http":
             return
-        answer = await self._serve(Request(scope, receive))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [
-                    (b"content-length", str(len(answer.body)).encode()),
-                    *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer.body})
+        request = Request(scope, receive)
+        try:
+            body = await read_capped_body(
+                receive, scope["headers"], self._core.limits.max_rest_body_bytes
+            )
+        except ClientGoneError:
+            return
+        if body is None:
+            logger.warning("REST request body too large", extra={"method": request.method})
+            answer = BODY_TOO_LARGE
+        else:
+            answer = await self._serve(request, body)
+        await send_answer(send, answer)
 
-    async def _serve(self, request: Request) -> HttpAnswer:
-        body = await request.body()
+    async def _serve(self, request: Request, body: bytes) -> HttpAnswer:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         path = resolve_rest_path(raw_path.decode("latin-1"), self._core.stage, self._has_route)
         query = request.scope["query_string"].decode("latin-1")
@@ -75,16 +78,9 @@ class RestProxy:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         started = time.perf_counter()
         try:
-            result = await self._core.call(
-                self._core.runtime.handle_rest,
-                request.method,
-                f"{path}?{query}" if query else path,
-                headers,
-                body or None,
+            answer = await self._core.invoker.serve_rest(
+                request.method, f"{path}?{query}" if query else path, headers, body or None
             )
-            answer = rest_answer(result)
-        except LocalGatewayException as exc:
-            answer = rest_error_answer(exc.CODE, exc.headers, exc.body)
         except IntegrationTimeoutError:
             answer = json_answer(504, {"message": "Endpoint request timed out"})
         except Exception:
@@ -101,3 +97,18 @@ class RestProxy:
             },
         )
         return answer
+
+
+async def send_answer(send: Send, answer: HttpAnswer) -> None:
+    """Write an HttpAnswer as the ASGI HTTP response."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                (b"content-length", str(len(answer.body)).encode()),
+                *((k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})

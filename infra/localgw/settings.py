@@ -6,12 +6,14 @@ every one can be changed so tests can use short timeouts instead of sleeping min
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 KIB = 1024
+MIB = 1024 * KIB
 
 Clock = Callable[[], float]
 
@@ -30,10 +32,24 @@ class Limits:
     # Frames accepted by PostToConnection but not yet written to the client socket; over
     # it PostToConnection answers 429 LimitExceededException (a client that stopped
     # reading must not grow the gateway's memory without bound).
-    send_buffer_bytes: int = 4 * 1024 * KIB
+    send_buffer_bytes: int = 4 * MIB
+    # REST quotas ("request line and header values", payload), applied to every HTTP
+    # request and to WebSocket upgrades; over them: 431 / 413.
+    max_header_bytes: int = 10 * KIB
+    max_rest_body_bytes: int = 10 * MIB
+    # WebSocket URL length (path and query of the upgrade); over it: 414.
+    max_websocket_url_bytes: int = 4096
 
     def __post_init__(self) -> None:
-        for name in ("max_message_bytes", "max_frame_bytes", "send_buffer_bytes"):
+        sizes = (
+            "max_message_bytes",
+            "max_frame_bytes",
+            "send_buffer_bytes",
+            "max_header_bytes",
+            "max_rest_body_bytes",
+            "max_websocket_url_bytes",
+        )
+        for name in sizes:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         for name in ("idle_timeout", "max_connection_duration", "integration_timeout"):
@@ -44,6 +60,37 @@ class Limits:
         rate = self.new_connections_per_second
         if rate is not None and rate <= 0:
             raise ValueError("new_connections_per_second must be positive")
+
+
+def default_max_per_function() -> int:
+    """Two containers per CPU, at least four."""
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The containers of the processes runtime, per Lambda function.
+
+    On AWS each function scales to the account's concurrency; locally every container
+    is a Python process (tens of MB), hence a cap.
+    """
+
+    # Containers per function at most; beyond it invocations wait for a free one
+    # (within the integration timeout). More busy processes than the CPUs can run only
+    # add contention: 50 users on 2 cores did best at 4 (docs/benchmarks.md).
+    max_per_function: int = field(default_factory=default_max_per_function)
+    # A container unused this long is retired (Lambda keeps idle ones for minutes).
+    idle_timeout: float = 10 * 60.0
+    # Containers started per function when the gateway starts, and kept warm.
+    prewarm: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_per_function < 1:
+            raise ValueError("max_per_function must be at least 1")
+        if self.idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if not 0 <= self.prewarm <= self.max_per_function:
+            raise ValueError("prewarm must be between 0 and max_per_function")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The upgrade is held until $connect returns (2xx accepts, anything else is the HTTP
 status of the refusal). Text messages are routed on `$request.body.action` and run one
-at a time per connection in the worker pool; a failing or slow handler gets the client
-an error frame, never the connection closed. Binary messages close with 1003; frames
+at a time per connection; a failing or slow handler gets the client
+an error frame, never the connection closed; a route configured with a route response
+(two-way) sends the handler's result `body` back as a frame. Binary messages close with 1003; frames
 and messages over the quotas are closed with 1009 by the protocol layer; idle and
 maximum-duration timeouts close with 1001. Every close but a test's drop and a gateway
 shutdown fires $disconnect, after the connection's in-flight messages.
@@ -43,7 +44,9 @@ from infra.localgw.responses import (
     HANDSHAKE_TIMEOUT,
     Handshake,
     HttpAnswer,
+    MalformedRouteResponseError,
     handshake_from_result,
+    route_response_frame,
 )
 
 logger = logging.getLogger(__name__)
@@ -170,14 +173,13 @@ class WebSocketEndpoint:
     async def _connect(
         self, facts: ConnectionFacts, headers: list[tuple[str, str]], query: str
     ) -> Handshake:
-        runtime = self._core.runtime
-        if not runtime.has_route(CONNECT_ROUTE):
+        if not self._core.has_route(CONNECT_ROUTE):
             return HANDSHAKE_ACCEPT
         request_id = new_id()
         event = connect_event(facts, headers, query, request_id, self._core.clock())
         log_keys = {"connection_id": facts.connection_id, "request_id": request_id}
         try:
-            result = await self._core.call(runtime.invoke_websocket, CONNECT_ROUTE, event)
+            result = await self._core.invoker.invoke_websocket(CONNECT_ROUTE, event)
         except IntegrationTimeoutError:
             logger.warning("$connect timed out", extra=log_keys)
             return HANDSHAKE_TIMEOUT
@@ -212,7 +214,7 @@ class WebSocketEndpoint:
             if core.shutting_down:
                 return
             request_id = new_id()
-            route_key = select_route_key(body, core.runtime.route_keys)
+            route_key = select_route_key(body, core.invoker.route_keys)
             log_keys = {
                 "connection_id": connection.connection_id,
                 "request_id": request_id,
@@ -229,7 +231,7 @@ class WebSocketEndpoint:
             )
             started = time.perf_counter()
             try:
-                await core.call(core.runtime.invoke_websocket, route_key, event)
+                result = await core.invoker.invoke_websocket(route_key, event)
             except IntegrationTimeoutError:
                 logger.warning("handler timed out", extra=log_keys)
                 failure = TIMEOUT_ERROR
@@ -239,19 +241,32 @@ class WebSocketEndpoint:
             else:
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
                 logger.debug("message handled", extra={**log_keys, "duration_ms": elapsed_ms})
-                return
+                if route_key not in core.route_responses:
+                    return
+                try:
+                    # After the frames the handler posted itself: those were queued
+                    # when the management API answered, before the handler returned.
+                    connection.send_frame(
+                        route_response_frame(result, core.limits.max_message_bytes)
+                    )
+                    return
+                except MalformedRouteResponseError as exc:
+                    logger.warning(
+                        "malformed route response", extra={**log_keys, "reason": str(exc)}
+                    )
+                    failure = INTERNAL_ERROR
             connection.send_text(error_frame(failure, connection.connection_id, request_id))
 
     async def _disconnect(self, connection: Connection, code: int, reason: str) -> None:
         core = self._core
         async with connection.inbound:
-            if core.shutting_down or not core.runtime.has_route(DISCONNECT_ROUTE):
+            if core.shutting_down or not core.has_route(DISCONNECT_ROUTE):
                 return
             request_id = new_id()
             event = disconnect_event(connection.facts, code, reason, request_id, core.clock())
             log_keys = {"connection_id": connection.connection_id, "request_id": request_id}
             try:
-                await core.call(core.runtime.invoke_websocket, DISCONNECT_ROUTE, event)
+                await core.invoker.invoke_websocket(DISCONNECT_ROUTE, event)
             except IntegrationTimeoutError:
                 logger.warning("$disconnect timed out", extra=log_keys)
             except Exception:

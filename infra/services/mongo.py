@@ -4,6 +4,8 @@ FerretDB v1 (Apache-2.0, MongoDB wire protocol) with its SQLite backend is built
 its Go module into a cache outside the repository, once per version. Its module zip
 lacks the generated `build/version/version.txt`, without which the binary panics at
 start, so we build from a writable copy of the module with that one file written.
+Clients reach FerretDB through infra/services/wirelock.py, which gives it MongoDB's
+single-document atomicity (FerretDB v1 has none between connections).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from infra.services.postgres import start_postgres
-from infra.services.process import ManagedProcess, Service, free_port, wait_until
+from infra.services.process import ManagedProcess, Service, free_port, private_dir, wait_until
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -102,10 +105,15 @@ def start_mongo(data_dir: Path, port: int | None = None) -> Service:
     uri = os.environ.get("MONGODB_URI")
     if uri:
         return Service("mongodb", uri)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
+    port = port or free_port()  # the port clients use
     mongod = shutil.which("mongod")
+    server_port = port if mongod else free_port()  # FerretDB itself sits behind the lock
     backend = os.environ.get("IM_FERRETDB_BACKEND", "sqlite")
+    # The messages are private: the directory is the owner's alone, and the server's
+    # umask makes every file it creates 0600 (directories 0700). PostgreSQL as root runs
+    # as `postgres`, which must be able to pass through (not list) to its cluster.
+    postgres_as_other_user = backend == "postgresql" and os.geteuid() == 0 and not mongod
+    private_dir(data_dir, 0o711 if postgres_as_other_user else 0o700)
     postgres: Service | None = None
     if mongod:
         argv = [mongod, "--dbpath", str(data_dir), "--port", str(port), "--bind_ip", "127.0.0.1"]
@@ -121,21 +129,45 @@ def start_mongo(data_dir: Path, port: int | None = None) -> Service:
         argv = [
             str(ensure_ferretdb()),
             *handler,
-            f"--listen-addr=127.0.0.1:{port}",
+            f"--listen-addr=127.0.0.1:{server_port}",
             f"--state-dir={data_dir}",
             "--debug-addr=-",
             "--telemetry=disable",
             "--log-level=warn",
         ]
         name = f"ferretdb-{backend}"
-    process = ManagedProcess(name, argv, data_dir / "mongo.log", cwd=data_dir)
-    uri = f"mongodb://127.0.0.1:{port}/"
+    process = ManagedProcess(name, argv, data_dir / "mongo.log", cwd=data_dir, umask=0o077)
+    companions = [postgres] if postgres else []
+    direct = f"mongodb://127.0.0.1:{server_port}/"
+    uri = direct
     try:
-        wait_until(lambda: _pings(uri), process)
+        wait_until(lambda: _pings(direct), process)
+        if not mongod:
+            lock = _start_wirelock(port, server_port, data_dir)
+            companions.insert(0, lock)
+            uri = lock.url
     except BaseException:
-        if postgres is not None:
-            postgres.stop()
+        process.stop()
+        for companion in companions:
+            companion.stop()
         raise
     service = Service("mongodb", uri, process, data_dir, {"server": name})
-    service.companions = [postgres] if postgres else []
+    service.companions = companions
     return service
+
+
+def _start_wirelock(port: int, upstream_port: int, data_dir: Path) -> Service:
+    argv = [
+        sys.executable,
+        "-m",
+        "infra.services.wirelock",
+        "--port",
+        str(port),
+        "--upstream",
+        f"127.0.0.1:{upstream_port}",
+    ]
+    root = Path(__file__).resolve().parents[2]
+    process = ManagedProcess("wirelock", argv, data_dir / "wirelock.log", cwd=root)
+    uri = f"mongodb://127.0.0.1:{port}/"
+    wait_until(lambda: _pings(uri), process)
+    return Service("wirelock", uri, process, data_dir)

@@ -87,7 +87,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Service:
         "logging_collector=off",
     ]
     process = ManagedProcess(
-        "postgres", argv, data_dir.parent / "postgres.log", cwd=data_dir, user=user
+        "postgres", argv, data_dir.parent / "postgres.log", cwd=data_dir, user=user, umask=0o077
     )
     wait_until(lambda: _accepts(port), process)
     url = f"postgres://{PG_USER}@127.0.0.1:{port}/postgres"

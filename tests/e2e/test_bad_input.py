@@ -12,6 +12,11 @@ from tests.e2e.support import Stack, new_user
 
 BAD_FRAMES = [
     pytest.param("this is not json", "bad_request", None, id="non-json"),
+    # Both once escaped the error handling (API Gateway's bare "Internal server error").
+    pytest.param(
+        {"to": "TO", "content": "x", "ack_id": "\ud800"}, "bad_request", None, id="lone-surrogate"
+    ),
+    pytest.param("[" * 5000 + "]" * 5000, "bad_request", None, id="nested-5000-deep"),
     pytest.param("[1, 2, 3]", "bad_request", None, id="array"),
     pytest.param('"send"', "bad_request", None, id="string"),
     pytest.param("{}", "bad_request", None, id="no-action"),
@@ -47,7 +52,20 @@ BAD_FRAMES = [
         id="msg-type-string",
     ),
     pytest.param({"to": "TO", "content": "x"}, "bad_request", None, id="no-ack-id"),
-    pytest.param({"group_id": 5, "content": "x", "ack_id": "w7"}, "bad_request", "w7", id="group"),
+    # v1 refused every group message; v1.1 has groups, and this one does not exist.
+    pytest.param({"group_id": 5, "content": "x", "ack_id": "w7"}, "not_found", "w7", id="group"),
+    pytest.param(
+        {"to": "TO", "group_id": 5, "content": "x", "ack_id": "w8"},
+        "bad_request",
+        "w8",
+        id="user-and-group",
+    ),
+    pytest.param(
+        {"group_id": True, "content": "x", "ack_id": "w9"}, "bad_request", "w9", id="group-bool"
+    ),
+    pytest.param(
+        {"group_id": 2**53, "content": "x", "ack_id": "w10"}, "bad_request", "w10", id="group-big"
+    ),
 ]
 
 

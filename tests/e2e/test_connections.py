@@ -90,7 +90,7 @@ def test_ping_puts_a_lost_connection_back_into_presence(local_stack: Stack) -> N
     a, b = new_user(), new_user()
     chat_b, b_id = open_tracked(local_stack, b)
     presence.remove(b_id)  # as after a Redis failover that lost the entry
-    chat_b.ping()
+    chat_b.ping_signed_in(local_stack.token(b))
     assert presence.connections_of(b) == [b_id]
     with local_stack.chat(a) as chat_a:
         ack = chat_a.send(b, "found you again")

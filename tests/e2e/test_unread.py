@@ -76,3 +76,16 @@ def test_mark_read_only_touches_the_callers_messages(stack: Stack) -> None:
     assert [m["id"] for m in stack.all_unread(c)] == [to_c]
     assert stack.mark_read(a, [to_c]) == 0  # the sender cannot mark it read either
     assert [m["id"] for m in stack.all_unread(c)] == [to_c]
+
+
+def test_a_page_stays_under_a_mebibyte_however_much_is_asked(stack: Stack) -> None:
+    a, b = new_user(), new_user()
+    with stack.chat(a) as chat_a:
+        for i in range(140):  # 140 x 8,000 characters: more than a MiB of JSON
+            assert chat_a.send(b, f"{i:03d}" + "x" * 7997)["type"] == "ack"
+    response = stack.post("/api/v1/messages/unread", {"limit": 500}, stack.token(b))
+    assert response.status_code == 200
+    assert len(response.content) <= 1024 * 1024
+    first = response.json()
+    assert 0 < first["total"] < 140 and first["next_cursor"] is not None
+    assert len(stack.all_unread(b, limit=500)) == 140  # nothing is lost, only paged

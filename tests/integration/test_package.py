@@ -78,6 +78,18 @@ def test_no_secret_is_written_in_the_config(stage: str):
     assert not any(k.startswith("AWS_") for k in env)  # reserved by Lambda
 
 
+def test_prod_runs_by_the_production_rules():
+    env = scoped("prod", "websocket_message").environment_variables
+    assert Settings.from_env(env).production  # Redis over TLS with AUTH, no plain secrets
+    assert "REDIS_URL" not in env and env["REDIS_URL_PARAM"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_deployed_stage_allows_the_local_relaxations(stage: str):
+    for function in FUNCTIONS:
+        assert "IM_ALLOW_INSECURE_LOCAL" not in scoped(stage, function).environment_variables
+
+
 def test_dev_leaves_what_make_dev_injects_to_make_dev():
     env = scoped("dev", "websocket_message").environment_variables
     assert not {"MONGODB_URI", "REDIS_URL", "IM_JWT_SECRET", "IM_MANAGEMENT_URL"} & set(env)
@@ -87,7 +99,8 @@ def test_dev_leaves_what_make_dev_injects_to_make_dev():
 def test_policy_reads_exactly_the_parameters_the_stage_names(stage: str):
     env = scoped(stage, "api_handler").environment_variables
     policy = stage_policy(stage)
-    named = [env[k] for k in ("IM_JWT_SECRET_PARAM", "MONGODB_URI_PARAM") if env.get(k)]
+    params = ("IM_JWT_SECRET_PARAM", "MONGODB_URI_PARAM", "REDIS_URL_PARAM")
+    named = [env[k] for k in params if env.get(k)]
     for name in named:
         arn = ssm_parameter_arn(name, REGION, ACCOUNT)
         assert allows(policy, "ssm:GetParameter", arn), name
@@ -135,6 +148,17 @@ def test_vpc_permissions_follow_the_vpc_config(stage: str):
         assert allows(policy, "ec2:CreateNetworkInterface", arn)
     assert not allows(
         policy, "ec2:CreateNetworkInterface", f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/subnet-0a"
+    )
+    # Only Lambda's own ENI management (requests without lambda:SourceFunctionArn) may
+    # use these: code running in the function, or its leaked credentials, may not.
+    for statement in ec2:
+        assert statement["Condition"]["Null"] == {"lambda:SourceFunctionArn": "true"}, statement
+    # Interfaces are deleted or re-addressed only in the function's own subnets.
+    manage = [s for s in ec2 if "ec2:DeleteNetworkInterface" in s["Action"]]
+    assert manage and all(
+        s["Condition"]["ArnLike"]["ec2:Subnet"]
+        == [f"arn:aws:ec2:*:*:subnet/{subnet}" for subnet in config.subnet_ids]
+        for s in manage
     )
 
 
@@ -201,15 +225,45 @@ def test_websocket_api_routes_each_event_to_its_function(sam: dict[str, Any]):
 
 @needs_package
 @pytest.mark.slow
-def test_rest_api_has_exactly_the_two_post_routes_and_their_preflights(sam: dict[str, Any]):
+def test_rest_api_has_exactly_the_post_routes_and_their_preflights(sam: dict[str, Any]):
+    from app import REST_ROUTES
+
     (api,) = of_type(sam, "AWS::Serverless::Api").values()
     paths = api["Properties"]["DefinitionBody"]["paths"]
     # OPTIONS answers browsers' CORS preflights from the configured origins (chalicelib/cors.py)
     assert {path: sorted(methods) for path, methods in paths.items()} == {
-        "/api/v1/messages/unread": ["options", "post"],
-        "/api/v1/messages/mark-read": ["options", "post"],
+        path: ["options", "post"] for path in REST_ROUTES
     }
+    assert "/api/v1/messages/unread" in paths and "/api/v1/messages/mark-read" in paths
     assert api["Properties"]["StageName"] == "api"
+
+
+@needs_package
+@pytest.mark.slow
+def test_the_rest_function_can_push_through_this_apis_connections(sam: dict[str, Any]):
+    (handler,) = [
+        r for name, r in of_type(sam, "AWS::Serverless::Function").items() if name == "APIHandler"
+    ]
+    url = handler["Properties"]["Environment"]["Variables"]["IM_MANAGEMENT_URL"]
+    assert url == {
+        "Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"
+    }
+
+
+@needs_package
+@pytest.mark.slow
+def test_the_default_route_answers_with_the_lambdas_return_value(sam: dict[str, Any]):
+    routes = of_type(sam, "AWS::ApiGatewayV2::Route")
+    (default_id,) = [k for k, r in routes.items() if r["Properties"]["RouteKey"] == "$default"]
+    assert routes[default_id]["Properties"]["RouteResponseSelectionExpression"] == "$default"
+    (response,) = of_type(sam, "AWS::ApiGatewayV2::RouteResponse").values()
+    assert response["Properties"] == {
+        "ApiId": {"Ref": "WebsocketAPI"},
+        "RouteId": {"Ref": default_id},
+        "RouteResponseKey": "$default",
+    }
+    (deployment_id,) = of_type(sam, "AWS::ApiGatewayV2::Deployment")
+    assert "WebsocketMessageRouteResponse" in sam["Resources"][deployment_id]["DependsOn"]
 
 
 @needs_package
@@ -225,7 +279,12 @@ def test_functions_carry_the_configured_limits_names_and_vpc(sam: dict[str, Any]
         assert properties["MemorySize"] == config.lambda_memory_size
         assert properties["Timeout"] == config.lambda_timeout
         assert properties["VpcConfig"]["SubnetIds"] == config.subnet_ids
-        assert properties["Environment"]["Variables"] == config.environment_variables
+        variables = dict(properties["Environment"]["Variables"])
+        if function == "api_handler":  # added by make package, see the next tests
+            variables.pop("IM_MANAGEMENT_URL")
+        if function == "websocket_message":
+            assert variables.pop("IM_ACK_ROUTE_RESPONSE") == "true"
+        assert variables == config.environment_variables
 
 
 @needs_package
@@ -267,6 +326,15 @@ def test_roles_grant_least_privilege(sam: dict[str, Any]):
 @pytest.mark.slow
 def test_terraform_output_is_pinned_too(prod_package: StagePackage):
     terraform = json.loads(prod_package.terraform_template.read_text())
+    handler = terraform["resource"]["aws_lambda_function"]["api_handler"]
+    url = handler["environment"]["variables"]["IM_MANAGEMENT_URL"]
+    assert url.startswith("https://${aws_apigatewayv2_api.websocket_api.id}.execute-api.")
+    message = terraform["resource"]["aws_lambda_function"]["websocket_message"]
+    assert message["environment"]["variables"]["IM_ACK_ROUTE_RESPONSE"] == "true"
+    (response,) = terraform["resource"]["aws_apigatewayv2_route_response"].values()
+    assert response["route_response_key"] == "$default"
+    default = terraform["resource"]["aws_apigatewayv2_route"]["websocket_message_route"]
+    assert default["route_response_selection_expression"] == "$default"
     routes = terraform["resource"]["aws_apigatewayv2_route"].values()
     assert sorted(r["route_key"] for r in routes) == ["$connect", "$default", "$disconnect"]
     for policy in terraform["resource"]["aws_iam_role_policy"].values():

@@ -1,23 +1,15 @@
-"""Presence against a real redis-server."""
+"""Presence against a real redis-server: the shared contract, and what is Redis's own."""
 
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import redis
 
 from chalicelib.presence import Presence
 from tests.clocks import ManualClock
-
-
-def conn_id() -> str:
-    return uuid.uuid4().hex[:15] + "="
-
-
-def user_id() -> int:
-    return uuid.uuid4().int >> 66  # unique per test, fits in 63 bits
+from tests.contracts.presence_contract import TTL_SECONDS, PresenceContract, conn_id, user_id
 
 
 @pytest.fixture
@@ -27,37 +19,11 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def presence(redis_client: redis.Redis, clock: ManualClock) -> Presence:
-    return Presence(redis_client, ttl_seconds=100, clock=clock)
+    return Presence(redis_client, ttl_seconds=TTL_SECONDS, clock=clock)
 
 
-def test_add_then_lookup_both_ways(presence: Presence) -> None:
-    user, c1, c2 = user_id(), conn_id(), conn_id()
-    presence.add(c1, user)
-    presence.add(c2, user)
-    assert sorted(presence.connections_of(user)) == sorted([c1, c2])
-    assert presence.user_of(c1) == user
-    assert presence.user_of(c2) == user
-
-
-def test_users_do_not_see_each_others_connections(presence: Presence) -> None:
-    a, b = user_id(), user_id()
-    ca, cb = conn_id(), conn_id()
-    presence.add(ca, a)
-    presence.add(cb, b)
-    assert presence.connections_of(a) == [ca]
-    assert presence.connections_of(b) == [cb]
-
-
-def test_remove_forgets_only_that_connection(presence: Presence) -> None:
-    user, c1, c2 = user_id(), conn_id(), conn_id()
-    presence.add(c1, user)
-    presence.add(c2, user)
-
-    assert presence.remove(c1) == user
-
-    assert presence.connections_of(user) == [c2]
-    assert presence.user_of(c1) is None
-    assert presence.remove(c1) is None  # twice is harmless
+class TestRedisPresence(PresenceContract):
+    pass
 
 
 def test_remove_with_known_user_works_after_own_key_is_gone(
@@ -68,18 +34,6 @@ def test_remove_with_known_user_works_after_own_key_is_gone(
     redis_client.delete(f"im:conn:{{c:{c}}}")
     assert presence.remove(c, user_id=user) == user
     assert presence.connections_of(user) == []
-
-
-def test_entries_expire_by_the_clock(presence: Presence, clock: ManualClock) -> None:
-    user, old, new = user_id(), conn_id(), conn_id()
-    presence.add(old, user)
-    clock.now += 60
-    presence.add(new, user)
-    clock.now += 50  # old is 110 s old (ttl 100), new is 50 s old
-
-    assert presence.connections_of(user) == [new]
-    assert presence.user_of(old) is None
-    assert presence.user_of(new) == user
 
 
 def test_expired_members_are_pruned_from_redis_on_next_add(

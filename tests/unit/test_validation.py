@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.errors import BadRequest, TooLarge
 from chalicelib.models import MarkReadRequest, PingFrame, ReadFrame, SendFrame, UnreadRequest
-from chalicelib.validation import parse_body, parse_client_frame, recover_ack_id
+from chalicelib.validation import parse_body, parse_client_frame, recover_ids
 
 
 def frame(**fields: object) -> str:
@@ -42,9 +42,12 @@ def test_ping_and_read() -> None:
         ("[1, 2]", "expected a JSON object"),
         ('"send"', "expected a JSON object"),
         ("{}", "`action` is required"),
-        ('{"action": "fly"}', "unknown action; expected send, ping or read"),
-        ('{"action": 5}', "unknown action; expected send, ping or read"),
-        (frame(action="send", content="x", ack_id="a"), "`to` (a user id) is required"),
+        ('{"action": "fly"}', "unknown action; expected one of send, ping, read, recall, auth"),
+        ('{"action": 5}', "unknown action; expected one of send, ping, read, recall, auth"),
+        (
+            frame(action="send", content="x", ack_id="a"),
+            "`to` (a user id) or `group_id` is required",
+        ),
         (
             frame(action="send", to="2", content="x", ack_id="a"),
             "`to`: Input should be a valid integer",
@@ -87,8 +90,38 @@ def test_ping_and_read() -> None:
             "`msg_type`: Input should be a valid integer",
         ),
         (
-            frame(action="send", group_id=3, content="x", ack_id="a"),
-            "group messages are not supported yet; send to a user with `to`",
+            frame(action="send", group_id=3, to=2, content="x", ack_id="a"),
+            "give `to` or `group_id`, not both",
+        ),
+        (
+            frame(action="send", group_id=0, content="x", ack_id="a"),
+            "`to` (a user id) or `group_id` is required",
+        ),
+        (
+            frame(action="send", group_id=2**53, content="x", ack_id="a"),
+            "`group_id` is an integer from 1 to 2^53-1",
+        ),
+        (
+            frame(action="read", message_ids=["6745f0c2a1b2c3d4e5f60718"], conversation_id="g:1"),
+            "give `message_ids` or `conversation_id`",
+        ),
+        (frame(action="read"), "give `message_ids` or `conversation_id`"),
+        (
+            frame(action="read", message_ids=["6745f0c2a1b2c3d4e5f60718"], seq=3),
+            "`seq` goes with `conversation_id`",
+        ),
+        (
+            frame(action="read", conversation_id="d:2:1"),
+            "conversation_id is d:<lower user id>:<higher user id>",
+        ),
+        (
+            frame(action="read", conversation_id="x:1"),
+            "conversation_id is d:<user>:<user> or g:<group id>",
+        ),
+        (frame(action="recall"), "`message_id` is required"),
+        (
+            frame(action="recall", message_id="6745f0c2a1b2c3d4e5f60718", request_id=""),
+            "`request_id`: String should have at least 1 character",
         ),
         (
             frame(action="read", message_ids=[]),
@@ -199,4 +232,24 @@ def test_oversize_body_is_too_large() -> None:
 def test_ack_id_is_recovered_from_refused_frames_when_well_formed(
     body: str | None, ack: str | None
 ) -> None:
-    assert recover_ack_id(body) == ack
+    assert recover_ids(body)[0] == ack
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"action": "send", "to": 2, "content": "x", "ack_id": "\\ud800"}',
+        '{"action": "recall", "message_id": "x", "request_id": "\\udfff"}',
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+    ],
+)
+def test_ids_that_cannot_be_sent_back_are_not_recovered(body: str) -> None:
+    assert recover_ids(body) == (None, None)
+    with pytest.raises(BadRequest):
+        parse_client_frame(body)
+
+
+def test_request_id_is_recovered_too() -> None:
+    body = frame(action="recall", message_id="nope", request_id="q-1")
+    assert recover_ids(body) == (None, "q-1")

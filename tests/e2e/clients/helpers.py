@@ -25,13 +25,20 @@ T = TypeVar("T")
 FAST = Timing(backoff_base=0.4, backoff_cap=2.0, open_timeout=5.0, request_timeout=10.0)
 
 
-def terminal(stack: Stack, user: int, timing: Timing = FAST, peer: int | None = None) -> ChatApp:
+def terminal(
+    stack: Stack,
+    user: int,
+    timing: Timing = FAST,
+    peer: int | None = None,
+    group: int | None = None,
+) -> ChatApp:
     return ChatApp(
         stack.ws_url,
         stack.rest_url,
         lambda: stack.token(user),
         user=user,
         peer=peer,
+        group=group,
         timing=timing,
     )
 
@@ -73,5 +80,32 @@ def lines_with(app: ChatApp, text: str) -> list[str]:
     return [line for line in app.transcript() if text in line]
 
 
-async def blocking(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.to_thread(fn, *args)
+def entry_of(app: ChatApp, title: str) -> str | None:
+    """The conversation list entry whose first line starts with `title`."""
+    for entry in app.sidebar():
+        first = entry.split("\n")[0].removeprefix("▸ ").strip()
+        if first == title or first.startswith(f"{title} ("):
+            return entry
+    return None
+
+
+def rest(stack: Stack, user: int, path: str, **body: Any) -> dict[str, Any]:
+    """A v1.1 REST call as `user`; it must succeed."""
+    response = stack.post(path, body, stack.token(user))
+    assert response.status_code == 200, response.text
+    reply: dict[str, Any] = response.json()
+    return reply
+
+
+def unread_counts(stack: Stack, user: int) -> dict[str, int]:
+    """conversation_id -> unread count, from the server's conversation list."""
+    listed = rest(stack, user, "/api/v1/conversations", limit=100)["conversations"]
+    return {c["conversation_id"]: c["unread_count"] for c in listed}
+
+
+def direct(a: int, b: int) -> str:
+    return f"d:{min(a, b)}:{max(a, b)}"
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await asyncio.to_thread(fn, *args, **kwargs)

@@ -95,7 +95,7 @@ def test_make_client_finds_the_local_stack_and_chats(local_stack: Stack) -> None
             term.wait_for("waiting in unread")
             term.wait_for("connected")
             term.type(f"/to {a}\r")
-            term.wait_for(f"talking to {a}")
+            term.wait_for(f"conversation with {a}")
             term.type("typed in a real terminal\r")
             got = chat_a.expect("message")["message"]
             assert (got["from"], got["content"]) == (b, "typed in a real terminal")

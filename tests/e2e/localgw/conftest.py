@@ -1,14 +1,20 @@
 """Gateways for the local gateway's end-to-end tests, always stopped, also on failure.
 
-`gateway` is shared by the whole directory (short integration timeout, AWS quotas
-otherwise). When it stops, every WebSocket event it emitted during the run is parsed
+Every gateway test runs once per runtime (`runtime`: handlers in the gateway's threads,
+and in worker processes like Lambda containers). `gateway` is shared by the session
+for each runtime (short integration timeout, AWS quotas otherwise; with processes,
+two containers per function are pre-warmed so a 1 s timeout is not spent on cold
+starts). When it stops, every WebSocket event it emitted during the run is parsed
 with Powertools' Parser models: a failure there means some event shape drifted.
-`start_gateway` starts extra gateways with their own limits, stopped after the test.
+`start_gateway` starts extra gateways with their own limits, stopped after the test;
+`start_module_gateway` the same, stopped after the module. Each gateway gets its own
+EXAMPLE_STATE_DIR, where the example app keeps what its functions share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,8 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from pydantic import BaseModel
 
-from infra.localgw import Limits, LocalGateway
+from infra.localgw import Limits, LocalGateway, WorkerSettings
+from infra.localgw.server import RUNTIMES
 from tests.e2e.localgw.helpers import EXAMPLE_APP, recorded_events
 
 SHARED_LIMITS = Limits(integration_timeout=1.0)
@@ -37,9 +44,25 @@ def validate_event(event: dict[str, Any]) -> BaseModel:
     return model.model_validate(event)
 
 
+@pytest.fixture(scope="session", params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    runtime: str = request.param
+    return runtime
+
+
+def gateway_options(runtime: str, state_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    """LocalGateway keyword arguments: the runtime, and the example app's state dir."""
+    kwargs.setdefault("runtime", runtime)
+    kwargs["env"] = {"EXAMPLE_STATE_DIR": str(state_dir), **kwargs.get("env", {})}
+    return kwargs
+
+
 @pytest.fixture(scope="session")
-def gateway() -> Iterator[LocalGateway]:
-    gw = LocalGateway(EXAMPLE_APP, limits=SHARED_LIMITS)
+def gateway(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+    options = gateway_options(runtime, tmp_path_factory.mktemp("state"), limits=SHARED_LIMITS)
+    if runtime == "processes":
+        options["workers"] = WorkerSettings(prewarm=2)
+    gw = LocalGateway(EXAMPLE_APP, **options)
     gw.start()
     try:
         yield gw
@@ -50,12 +73,15 @@ def gateway() -> Iterator[LocalGateway]:
         validate_event(event)
 
 
-@pytest.fixture
-def start_gateway() -> Iterator[Callable[..., LocalGateway]]:
+@contextmanager
+def _gateways(
+    runtime: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LocalGateway]]:
     started: list[LocalGateway] = []
 
     def start(app_dir: Path = EXAMPLE_APP, **kwargs: Any) -> LocalGateway:
-        gw = LocalGateway(app_dir, **kwargs)
+        options = gateway_options(runtime, tmp_path_factory.mktemp("state"), **kwargs)
+        gw = LocalGateway(app_dir, **options)
         started.append(gw)
         gw.start()
         return gw
@@ -65,3 +91,28 @@ def start_gateway() -> Iterator[Callable[..., LocalGateway]]:
     finally:
         for gw in reversed(started):
             gw.stop()
+
+
+@pytest.fixture
+def start_gateway(
+    runtime: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LocalGateway]]:
+    with _gateways(runtime, tmp_path_factory) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_gateway(
+    runtime: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., LocalGateway]]:
+    with _gateways(runtime, tmp_path_factory) as start:
+        yield start
+
+
+@pytest.fixture
+def start_processes_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., LocalGateway]]:
+    """Gateways with the processes runtime, for tests of the containers themselves."""
+    with _gateways("processes", tmp_path_factory) as start:
+        yield start

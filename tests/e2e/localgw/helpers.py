@@ -91,3 +91,12 @@ def disconnect_event(urls: GatewayUrls, connection_id: str) -> dict[str, Any]:
 def disconnect_code(urls: GatewayUrls, connection_id: str) -> int:
     code: int = disconnect_event(urls, connection_id)["requestContext"]["disconnectStatusCode"]
     return code
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

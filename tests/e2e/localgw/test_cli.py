@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.localgw.helpers import EXAMPLE_APP, management_client, wait_for, whoami, ws_connect
+from tests.e2e.localgw.helpers import (
+    EXAMPLE_APP,
+    management_client,
+    pid_alive,
+    wait_for,
+    whoami,
+    ws_connect,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -112,3 +119,46 @@ def test_cli_rejects_invalid_limits(run_cli: Any) -> None:
     _, stderr = process.communicate(timeout=15)
     assert process.returncode == 2
     assert "max_frame_bytes cannot exceed max_message_bytes" in stderr
+
+
+def test_cli_refuses_a_route_response_on_connect(run_cli: Any) -> None:
+    process = run_cli("--app-dir", str(EXAMPLE_APP), "--route-response", "$connect")
+    _, stderr = process.communicate(timeout=15)
+    assert process.returncode == 2
+    assert "only message routes" in stderr
+
+
+def _container_pids(admin_url: str) -> list[int]:
+    functions = httpx.get(f"{admin_url}/workers").json()["functions"]
+    return [pid for f in functions.values() for state in ("idle", "busy") for pid in f[state]]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_no_container_outlives_the_gateway(run_cli: Any, stop_signal: int) -> None:
+    # Given the CLI's default runtime with containers pre-warmed and one busy
+    process = run_cli("--app-dir", str(EXAMPLE_APP), "--port", "0", "--prewarm", "1")
+    ready = _ready_line(process)
+    with ws_connect(ready["ws_url"]) as ws:
+        ws.send(json.dumps({"action": "hold", "seconds": 30}))
+        assert "holding" in json.loads(ws.recv(timeout=10))
+        pids = _container_pids(ready["admin_url"])
+        assert len(pids) >= 4
+        assert all(pid_alive(pid) for pid in pids)
+        # When the gateway is stopped, or killed outright (SIGKILL: no cleanup code
+        # runs; the kernel's parent-death signal ends the containers)
+        process.send_signal(stop_signal)
+        process.communicate(timeout=15)
+    # Then none of its containers is left
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), what="the containers to end")
+
+
+def test_cli_threads_runtime_serves_in_process(run_cli: Any) -> None:
+    process = run_cli("--app-dir", str(EXAMPLE_APP), "--port", "0", "--runtime", "threads")
+    ready = _ready_line(process)
+    assert httpx.get(f"{ready['admin_url']}/workers").json()["runtime"] == "threads"
+    with ws_connect(ready["ws_url"]) as ws:
+        ws.send(json.dumps({"action": "count"}))
+        assert json.loads(ws.recv(timeout=5))["pid"] == process.pid
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=15)
+    assert process.returncode == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
@@ -13,7 +13,6 @@ from websockets.sync.client import ClientConnection
 
 from infra.localgw import Limits, LocalGateway
 from tests.e2e.localgw.helpers import (
-    EXAMPLE_APP,
     management_client,
     recv_json,
     whoami,
@@ -30,11 +29,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[LocalGateway]:
+def gateway(start_module_gateway: Callable[..., LocalGateway]) -> LocalGateway:
     # Its own gateway: ten handlers posting 200 frames each need more than the shared
     # gateway's 1 s integration timeout on a small machine.
-    with LocalGateway(EXAMPLE_APP, limits=Limits(integration_timeout=20.0)) as gw:
-        yield gw
+    return start_module_gateway(limits=Limits(integration_timeout=20.0))
 
 
 @pytest.fixture(scope="module")

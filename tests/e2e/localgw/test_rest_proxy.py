@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from infra.localgw import LocalGateway
+from infra.localgw import Limits, LocalGateway
 from tests.e2e.localgw.helpers import whoami, ws_connect
 
 
@@ -44,11 +45,15 @@ def test_view_over_integration_timeout_is_a_504(gateway: LocalGateway) -> None:
     assert response.status_code == 504
 
 
-def test_current_request_is_per_thread(gateway: LocalGateway) -> None:
+def test_current_request_is_per_thread(start_gateway: Callable[..., LocalGateway]) -> None:
+    # Its own gateway: with the processes runtime, cold starts of up to eight
+    # containers would not fit the shared gateway's 1 s integration timeout.
+    gateway = start_gateway(limits=Limits(integration_timeout=20.0))
+
     # Twenty overlapping requests, each sleeping before it reads current_request again.
     def call(n: int) -> object:
         params = {"value": str(n), "sleep": "0.2"}
-        return httpx.get(f"{gateway.urls.rest_url}/slow-echo", params=params, timeout=10).json()
+        return httpx.get(f"{gateway.urls.rest_url}/slow-echo", params=params, timeout=30).json()
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(call, range(20)))

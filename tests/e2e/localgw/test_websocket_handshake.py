@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from infra.localgw import Limits, LocalGateway
+from infra.localgw import Limits, LocalGateway, WorkerSettings
 from tests.e2e.localgw.helpers import (
     events_of,
     recorded_events,
@@ -179,7 +179,9 @@ def test_new_connection_throttle_answers_429(start_gateway: Callable[..., LocalG
 def test_management_api_keeps_serving_while_connect_is_held(
     start_gateway: Callable[..., LocalGateway],
 ) -> None:
-    gw = start_gateway(limits=Limits(integration_timeout=10.0))
+    # Warm containers (processes): the 1.2 s below is for the slow $connect, not for
+    # a cold start.
+    gw = start_gateway(limits=Limits(integration_timeout=10.0), workers=WorkerSettings(prewarm=2))
     # Given one connection open and another whose $connect runs for 1.5 s
     with ws_connect(gw.urls.ws_url) as ws:
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from infra.localgw import Limits, LocalGateway
+from infra.localgw import Limits, LocalGateway, WorkerSettings
 from tests.e2e.localgw.helpers import (
     disconnect_code,
     disconnect_event,
@@ -125,8 +125,9 @@ def test_bad_input_on_one_connection_leaves_the_others_served(gateway: LocalGate
 def test_idle_connection_closes_with_1001_then_disconnect(
     start_gateway: Callable[..., LocalGateway],
 ) -> None:
-    # Given a gateway with a 0.4 s idle timeout
-    gw = start_gateway(limits=Limits(idle_timeout=0.4))
+    # Given a gateway with a 0.4 s idle timeout (and, with processes, a warm container:
+    # a cold start answering the first message could outlast the timeout itself)
+    gw = start_gateway(limits=Limits(idle_timeout=0.4), workers=WorkerSettings(prewarm=1))
     with ws_connect(gw.urls.ws_url) as ws:
         connection_id = whoami(ws)
         # When the client keeps talking, the connection stays open past the timeout

@@ -89,7 +89,21 @@ def test_command_line_picks_local_or_deployment(data_dir: Path) -> None:
         target_from(args())
 
 
-@pytest.mark.parametrize("argv", [["--user", "0"], ["--user", "x"], ["--ping-interval", "900"]])
+def test_the_first_conversation_is_a_user_or_a_group() -> None:
+    assert (args("--to", "7").peer, args("--to", "7").group) == (7, None)
+    assert (args("--group", "g:12").peer, args("--group", "12").group) == (None, 12)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--user", "0"],
+        ["--user", "x"],
+        ["--ping-interval", "900"],
+        ["--group", str(2**53)],
+        ["--to", "2", "--group", "3"],
+    ],
+)
 def test_bad_arguments_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         args(*argv)

@@ -13,9 +13,10 @@ from infra.localgw.__main__ import (
     env_from,
     limits_from,
     ready_document,
+    workers_from,
     write_atomically,
 )
-from infra.localgw.settings import GatewayUrls, Limits
+from infra.localgw.settings import GatewayUrls, Limits, WorkerSettings
 
 
 def test_defaults_are_the_aws_quotas() -> None:
@@ -24,6 +25,8 @@ def test_defaults_are_the_aws_quotas() -> None:
     assert args.port == 8000
     assert args.stage == "dev"
     assert args.host == "127.0.0.1"
+    assert args.runtime == "processes"
+    assert workers_from(args) == WorkerSettings()
 
 
 def test_every_limit_is_an_option() -> None:
@@ -33,7 +36,8 @@ def test_every_limit_is_an_option() -> None:
             "--max-message-bytes", "2048", "--max-frame-bytes", "1024",
             "--idle-timeout", "1.5", "--max-connection-duration", "60",
             "--integration-timeout", "2", "--new-connections-per-second", "10",
-            "--send-buffer-bytes", "4096",
+            "--send-buffer-bytes", "4096", "--max-header-bytes", "2000",
+            "--max-rest-body-bytes", "5000", "--max-websocket-url-bytes", "300",
         ]
     )  # fmt: skip
     assert limits_from(args) == Limits(
@@ -44,6 +48,9 @@ def test_every_limit_is_an_option() -> None:
         integration_timeout=2,
         new_connections_per_second=10,
         send_buffer_bytes=4096,
+        max_header_bytes=2000,
+        max_rest_body_bytes=5000,
+        max_websocket_url_bytes=300,
     )
 
 
@@ -74,3 +81,20 @@ def test_env_option_needs_name_and_value(item: str) -> None:
     args = build_parser().parse_args(["--app-dir", "x", "--env", item])
     with pytest.raises(ValueError, match="NAME=VALUE"):
         env_from(args)
+
+
+def test_route_response_option_is_repeatable() -> None:
+    args = build_parser().parse_args(
+        ["--app-dir", "x", "--route-response", "$default", "--route-response", "sendmessage"]
+    )
+    assert args.route_response == ["$default", "sendmessage"]
+    assert build_parser().parse_args(["--app-dir", "x"]).route_response == []
+
+
+def test_runtime_options() -> None:
+    args = build_parser().parse_args(
+        ["--app-dir", "x", "--runtime", "threads", "--max-concurrency", "3",
+         "--worker-idle-timeout", "30", "--prewarm", "2"]
+    )  # fmt: skip
+    assert args.runtime == "threads"
+    assert workers_from(args) == WorkerSettings(max_per_function=3, idle_timeout=30, prewarm=2)

@@ -9,10 +9,12 @@ import pytest
 
 from infra.localgw.responses import (
     HANDSHAKE_ERROR,
+    MalformedRouteResponseError,
     error_answer,
     handshake_from_result,
     rest_answer,
     rest_error_answer,
+    route_response_frame,
 )
 from infra.localgw.rest import resolve_rest_path
 
@@ -126,3 +128,33 @@ def test_error_answers_name_their_type_for_botocore(status: int, error_type: str
 )
 def test_resolve_rest_path(path: str, routes: set[str], expected: str) -> None:
     assert resolve_rest_path(path, "api", routes.__contains__) == expected
+
+
+@pytest.mark.parametrize(
+    ("result", "frame"),
+    [
+        ({"statusCode": 200, "body": '{"a": 1}'}, '{"a": 1}'),
+        ({"statusCode": 500, "body": "failed"}, "failed"),
+        ({"statusCode": 200}, ""),
+        ({"statusCode": 200, "body": None}, ""),
+        ({"body": base64.b64encode(b"\xff").decode(), "isBase64Encoded": True}, b"\xff"),
+        ({"body": base64.b64encode("é".encode()).decode(), "isBase64Encoded": True}, "é"),
+    ],
+)
+def test_route_response_frame_is_the_body(result: dict[str, object], frame: str | bytes) -> None:
+    assert route_response_frame(result, max_bytes=1024) == frame
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        "not an object",
+        {"body": {"json": "object"}},
+        {"body": 42},
+        {"body": "%%%", "isBase64Encoded": True},
+        {"body": "x" * 1025},
+    ],
+)
+def test_malformed_route_responses_are_refused(result: object) -> None:
+    with pytest.raises(MalformedRouteResponseError):
+        route_response_frame(result, max_bytes=1024)

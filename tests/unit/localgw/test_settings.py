@@ -23,6 +23,9 @@ def test_defaults_are_the_api_gateway_quotas() -> None:
     assert limits.max_connection_duration == 7200
     assert limits.integration_timeout == 29
     assert limits.new_connections_per_second is None
+    assert limits.max_header_bytes == 10 * 1024
+    assert limits.max_rest_body_bytes == 10 * 1024 * 1024
+    assert limits.max_websocket_url_bytes == 4096
 
 
 @pytest.mark.parametrize(
@@ -34,6 +37,9 @@ def test_defaults_are_the_api_gateway_quotas() -> None:
         {"max_frame_bytes": 200 * 1024},
         {"new_connections_per_second": 0},
         {"send_buffer_bytes": 0},
+        {"max_header_bytes": 0},
+        {"max_rest_body_bytes": -1},
+        {"max_websocket_url_bytes": 0},
     ],
 )
 def test_invalid_limits_are_refused(kwargs: dict[str, float]) -> None:

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -143,5 +144,12 @@ def dev_routes(data_dir: Path, secret: str) -> list[BaseRoute]:
         Route("/_dev/token", TokenEndpoint(secret).handle, methods=["POST"]),
         Route("/_dev/config", ConfigEndpoint(data_dir).handle, methods=["GET"]),
         Route("/web", _to_page, methods=["GET"]),
-        Mount("/web", app=StaticFiles(directory=WEB_DIR, html=True), name="web"),
+        # StaticFiles refuses a missing or escaping path (`/web/%2e%2e/...`, a NUL byte)
+        # by raising HTTPException; the gateway's router has no exception middleware of
+        # its own, so this mount carries one and those paths are 404s, not 500s.
+        Mount(
+            "/web",
+            app=ExceptionMiddleware(StaticFiles(directory=WEB_DIR, html=True)),
+            name="web",
+        ),
     ]

@@ -14,9 +14,10 @@ from pathlib import Path
 import jwt
 import pytest
 
+from infra.dev.web import page_url
 from infra.services import free_port
 from tests.e2e.conftest import ROOT, running_stack
-from tests.e2e.support import new_user
+from tests.e2e.support import Stack, new_user
 
 pytestmark = pytest.mark.slow
 
@@ -123,3 +124,19 @@ def test_make_token_prints_only_a_jwt_for_that_user(tmp_path: Path) -> None:
     assert claims["sub"] == "42"
     assert 100 <= claims["exp"] - time.time() <= 121
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/web/%2e%2e/%2e%2e/etc/passwd", "/web/index.html%00.js", "/web/%ff", "/web/nope.js"],
+)
+def test_the_dev_server_answers_404_to_paths_outside_the_page(
+    local_stack: Stack, path: str
+) -> None:
+    page = page_url(local_stack.rest_url)
+    origin = page.removesuffix("/web/index.html")
+
+    response = local_stack.http.get(origin + path, timeout=10)
+
+    assert response.status_code == 404, response.text
+    assert "root:" not in response.text

@@ -139,6 +139,25 @@ def test_the_page_and_its_scripts_are_served(tmp_path: Path) -> None:
     assert call(tmp_path, "GET", "/web/../infra/dev/tokens.py").status_code == 404
 
 
+# Encoded traversal, a NUL byte, a byte that is not UTF-8, a file that is not there.
+ESCAPING_PATHS = (
+    "/web/%2e%2e/%2e%2e/etc/passwd",
+    "/web/%2e%2e/infra/dev/tokens.py",
+    "/web/..%2f..%2fetc%2fpasswd",
+    "/web/index.html%00.js",
+    "/web/%ff",
+    "/web/no-such-file.js",
+)
+
+
+@pytest.mark.parametrize("path", ESCAPING_PATHS)
+def test_paths_outside_the_page_are_404(tmp_path: Path, path: str) -> None:
+    response = call(tmp_path, "GET", path)
+
+    assert response.status_code == 404
+    assert "root:" not in response.text and "mint" not in response.text
+
+
 def test_helpers() -> None:
     assert page_url("http://127.0.0.1:8000/api") == "http://127.0.0.1:8000/web/index.html"
     assert [host_name(a) for a in ("127.0.0.1:80", "[::1]:80", "localhost")] == [

@@ -9,7 +9,7 @@ PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token client browser revoke e2e test test-unit test-integration test-e2e lint typecheck services clean
+.PHONY: help dev token client browser revoke e2e test test-unit test-integration test-e2e lint typecheck openapi services clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ lint: $(STAMP) ## ruff lint + format check
 
 typecheck: $(STAMP) ## mypy (strict)
 	$(BIN)/mypy
+
+openapi: $(STAMP) ## regenerate docs/openapi.yaml (OpenAPI 3.1) from the REST route table and models
+	$(BIN)/python -m infra.openapi
 
 test-unit: $(STAMP) ## unit tests (no I/O)
 	$(BIN)/pytest tests/unit -q

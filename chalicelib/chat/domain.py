@@ -48,6 +48,8 @@ class Role(StrEnum):
 
 
 _CONVERSATION = re.compile(r"d:([1-9][0-9]{0,18}):([1-9][0-9]{0,18})|g:([1-9][0-9]{0,15})")
+# The same grammar as a JSON Schema `pattern` (anchored; what docs/openapi.yaml states).
+CONVERSATION_PATTERN = f"^(?:{_CONVERSATION.pattern})$"
 
 
 @dataclass(frozen=True, order=True)

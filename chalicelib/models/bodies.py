@@ -37,6 +37,22 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
 
 
+class Reply(BaseModel):
+    """A 200 body. Every field is always sent (defaults included), and the JSON schema
+    of a reply (docs/openapi.yaml) says so."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+class ErrorBody(Reply):
+    """Every refusal, whatever its status: the reason, never the refused value."""
+
+    error: str
+
+
 # --- v1 -----------------------------------------------------------------------------
 
 
@@ -51,20 +67,17 @@ class MarkReadRequest(RequestBody):
     message_ids: MessageIds
 
 
-class UnreadPageBody(BaseModel):
+class UnreadPageBody(Reply):
+    """A page of unread messages; `next_cursor` is null on the last page."""
+
     messages: list[Message]
     total: int
     next_cursor: str | None
 
-    def wire(self) -> dict[str, Any]:
-        return {
-            "messages": [m.wire() for m in self.messages],
-            "total": self.total,
-            "next_cursor": self.next_cursor,
-        }
 
+class MarkReadBody(Reply):
+    """How many messages changed to read."""
 
-class MarkReadBody(BaseModel):
     success: bool = True
     message: str = "marked as read"
     updated: int
@@ -129,12 +142,20 @@ class NoFields(RequestBody):
 # --- v1.1 responses ---------------------------------------------------------------------
 
 
-class Reply(BaseModel):
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
+class SendBody(Reply):
+    """The fields of the `ack` frame a WebSocket sender gets, without its `type`."""
+
+    ack_id: str
+    message_id: str
+    created_at: Timestamp
+    duplicate: bool
+    conversation_id: str
+    seq: int
 
 
 class HistoryBody(Reply):
+    """A page of a conversation's messages in seq order, and both read positions."""
+
     conversation_id: str
     messages: list[ConversationMessage]
     has_more: bool
@@ -144,6 +165,8 @@ class HistoryBody(Reply):
 
 
 class ConversationEntry(Reply):
+    """One conversation of the caller, with its last message and counts."""
+
     conversation_id: str
     kind: str
     peer: int | None = None
@@ -158,11 +181,15 @@ class ConversationEntry(Reply):
 
 
 class ConversationsBody(Reply):
+    """A page of conversations; `next_cursor` is null on the last page."""
+
     conversations: list[ConversationEntry]
     next_cursor: str | None
 
 
 class ConversationReadBody(Reply):
+    """The caller's read position and unread count after the change."""
+
     success: bool = True
     conversation_id: str
     read_seq: int
@@ -171,6 +198,8 @@ class ConversationReadBody(Reply):
 
 
 class RecallBody(Reply):
+    """The recalled message's place and when it was recalled."""
+
     success: bool = True
     message_id: str
     conversation_id: str
@@ -179,6 +208,8 @@ class RecallBody(Reply):
 
 
 class ReceiptsBody(Reply):
+    """Who of the message's recipients has read it."""
+
     message_id: str
     conversation_id: str
     seq: int
@@ -188,6 +219,8 @@ class ReceiptsBody(Reply):
 
 
 class GroupBody(Reply):
+    """A group, with the caller's `role` in it (`owner` or `member`)."""
+
     group_id: int
     conversation_id: str
     name: str
@@ -198,14 +231,20 @@ class GroupBody(Reply):
 
 
 class GroupReply(Reply):
+    """The group as it is now."""
+
     group: GroupBody
 
 
 class GroupsBody(Reply):
+    """The caller's groups, by name."""
+
     groups: list[GroupBody]
 
 
 class MemberBody(Reply):
+    """A member of a group and how far they have read."""
+
     user_id: int
     role: str
     joined_at: Timestamp | None
@@ -213,6 +252,8 @@ class MemberBody(Reply):
 
 
 class MembersBody(Reply):
+    """A group's members, in joining order."""
+
     group_id: int
     conversation_id: str
     owner: int
@@ -220,5 +261,7 @@ class MembersBody(Reply):
 
 
 class LeaveBody(Reply):
+    """The group the caller left."""
+
     success: bool = True
     group_id: int

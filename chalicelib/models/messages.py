@@ -18,7 +18,9 @@ STATUS_RECALLED = 2
 class Message(BaseModel):
     """The message object of contract section 4 -- these fields and no others."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
 
     id: str
     sender: int = Field(serialization_alias="from", validation_alias="from")

@@ -10,9 +10,17 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-from chalicelib.chat.domain import GROUP_ID_MAX, USER_ID_MAX, ConversationId
+from chalicelib.chat.domain import CONVERSATION_PATTERN, GROUP_ID_MAX, USER_ID_MAX, ConversationId
 from chalicelib.errors import BadRequest
 
 CONTENT_MAX_CHARS = 8000
@@ -59,8 +67,12 @@ RequestId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=REQU
 Content = Annotated[StrictStr, StringConstraints(min_length=1, max_length=CONTENT_MAX_CHARS)]
 MsgType = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Cursor = Annotated[StrictStr, StringConstraints(min_length=1, max_length=CURSOR_MAX_CHARS)]
+# Checked by ConversationId.parse (its refusals name the rule); the pattern documents it.
 ConversationIdText = Annotated[
-    StrictStr, StringConstraints(max_length=64), AfterValidator(_conversation_id)
+    StrictStr,
+    StringConstraints(max_length=64),
+    AfterValidator(_conversation_id),
+    Field(json_schema_extra={"pattern": CONVERSATION_PATTERN}),
 ]
 GroupName = Annotated[
     StrictStr,
@@ -69,4 +81,8 @@ GroupName = Annotated[
 ]
 MessageIds = Annotated[list[MessageIdHex], Field(min_length=1, max_length=MARK_READ_MAX_IDS)]
 UserIds = Annotated[list[UserId], Field(min_length=1, max_length=MEMBERS_MAX_PER_REQUEST)]
-Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]

@@ -265,3 +265,16 @@ def test_nan_and_infinity_are_not_json_even_in_an_ignored_key(token: str) -> Non
     with pytest.raises(BadRequest):
         parse_client_frame(f'{{"action": "ping", "x": [{token}]}}')
 
+
+@pytest.mark.parametrize("request_id", ["", "r" * 65, 5, None])
+def test_request_id_is_checked_on_send_and_ping_too(request_id: object) -> None:
+    send = {"action": "send", "to": 2, "content": "x", "ack_id": "a", "request_id": request_id}
+    ping = {"action": "ping", "request_id": request_id}
+    if request_id is None:  # null is as if absent
+        assert isinstance(parse_client_frame(json.dumps(send)), SendFrame)
+        assert isinstance(parse_client_frame(json.dumps(ping)), PingFrame)
+        return
+    for body in (send, ping):
+        with pytest.raises(BadRequest) as err:
+            parse_client_frame(json.dumps(body))
+        assert err.value.message.startswith("`request_id`")

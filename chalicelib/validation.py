@@ -10,6 +10,7 @@ import json
 from typing import TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from chalicelib.errors import BadRequest, ImError, TooLarge
 from chalicelib.models.frames import ACTIONS, ClientFrame
@@ -54,10 +55,21 @@ def parse_client_frame(body: str | None) -> ClientFrame:
         raise BadRequest("empty frame")
     if len(body) > MAX_FRAME_CHARS:
         raise TooLarge("frame too large")
+    _check_json(body)
     try:
         return _frames.validate_json(body)
     except ValidationError as exc:
         raise _describe(exc) from None
+
+
+def _check_json(body: str) -> None:
+    """Refuses what is not RFC 8259 JSON although pydantic's validate_json takes it:
+    `NaN` and `Infinity`, which a frame could carry in a key it ignores. (A second parse
+    of a text of at most 128 KiB; validate_json keeps its own error messages.)"""
+    try:
+        from_json(body, allow_inf_nan=False)
+    except (ValueError, TypeError):  # not JSON, or not text (a lone surrogate)
+        raise BadRequest("body is not valid JSON") from None
 
 
 def parse_body(model: type[M], raw: bytes | str | None, max_bytes: int) -> M:

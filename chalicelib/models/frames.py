@@ -67,10 +67,13 @@ class SendFrame(Target):
     content: Content
     msg_type: MsgType = 1
     ack_id: AckId
+    # "Every client frame may carry `request_id` (1..64 chars)": checked as on the others.
+    request_id: RequestId | None = None
 
 
 class PingFrame(ClientModel):
     action: Literal["ping"]
+    request_id: RequestId | None = None
 
 
 class ReadFrame(ClientModel):

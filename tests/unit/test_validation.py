@@ -253,3 +253,28 @@ def test_ids_that_cannot_be_sent_back_are_not_recovered(body: str) -> None:
 def test_request_id_is_recovered_too() -> None:
     body = frame(action="recall", message_id="nope", request_id="q-1")
     assert recover_ids(body) == (None, "q-1")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_even_in_an_ignored_key(token: str) -> None:
+    # pydantic's JSON parser takes them; a frame carrying one used to be stored.
+    body = frame(action="send", to=2, content="x", ack_id="a")[:-1] + f', "x": {token}}}'
+    with pytest.raises(BadRequest) as err:
+        parse_client_frame(body)
+    assert err.value.message == "body is not valid JSON"
+    with pytest.raises(BadRequest):
+        parse_client_frame(f'{{"action": "ping", "x": [{token}]}}')
+
+
+@pytest.mark.parametrize("request_id", ["", "r" * 65, 5, None])
+def test_request_id_is_checked_on_send_and_ping_too(request_id: object) -> None:
+    send = {"action": "send", "to": 2, "content": "x", "ack_id": "a", "request_id": request_id}
+    ping = {"action": "ping", "request_id": request_id}
+    if request_id is None:  # null is as if absent
+        assert isinstance(parse_client_frame(json.dumps(send)), SendFrame)
+        assert isinstance(parse_client_frame(json.dumps(ping)), PingFrame)
+        return
+    for body in (send, ping):
+        with pytest.raises(BadRequest) as err:
+            parse_client_frame(json.dumps(body))
+        assert err.value.message.startswith("`request_id`")

@@ -9,7 +9,7 @@ PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help dev token client browser revoke e2e test test-unit test-integration test-e2e lint typecheck openapi services clean
+.PHONY: help dev token client browser revoke e2e test test-unit test-integration test-e2e test-faults lint typecheck openapi services clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ test-integration: services ## integration tests against real FerretDB/MongoDB an
 
 test-e2e: services browser ## end-to-end tests through the local API Gateway
 	$(BIN)/pytest tests/e2e -q
+
+test-faults: services ## the fault tier: kills, pauses, restarts its own servers during traffic
+	$(BIN)/pytest tests/faults -q
 
 test: services browser lint typecheck ## everything CI runs: lint, types, all test tiers
 	$(BIN)/pytest -q

@@ -97,12 +97,14 @@ def _pings(uri: str) -> bool:
         client.close()
 
 
-def start_mongo(data_dir: Path, port: int | None = None) -> Service:
-    """MONGODB_URI when set; else start mongod or FerretDB with its data in `data_dir`.
+def start_mongo(data_dir: Path, port: int | None = None, use_env: bool = True) -> Service:
+    """MONGODB_URI when set (and `use_env`); else start mongod or FerretDB with its data
+    in `data_dir`, clients on `port` (a free one by default).
 
     FerretDB's backend is SQLite, or PostgreSQL with IM_FERRETDB_BACKEND=postgresql.
+    `use_env=False` always starts a server of our own (tests that kill it).
     """
-    uri = os.environ.get("MONGODB_URI")
+    uri = os.environ.get("MONGODB_URI") if use_env else None
     if uri:
         return Service("mongodb", uri)
     port = port or free_port()  # the port clients use

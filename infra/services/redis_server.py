@@ -58,9 +58,12 @@ def _pings(url: str) -> bool:
         client.close()
 
 
-def start_redis(data_dir: Path, port: int | None = None, persist: bool = True) -> Service:
-    """REDIS_URL when set; else a redis-server on loopback with its files in `data_dir`."""
-    url = os.environ.get("REDIS_URL")
+def start_redis(
+    data_dir: Path, port: int | None = None, persist: bool = True, use_env: bool = True
+) -> Service:
+    """REDIS_URL when set (and `use_env`); else a redis-server on loopback with its files
+    in `data_dir`. `use_env=False` always starts a server of our own."""
+    url = os.environ.get("REDIS_URL") if use_env else None
     if url:
         return Service("redis", url)
     # Redis holds who each connection is: its append-only file is the owner's alone.

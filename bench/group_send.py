@@ -140,6 +140,9 @@ async def drive(
     for i in range(rounds + 3):  # three warm-up rounds: first-use costs are not measured
         for name, target, expected in kinds:
             ack, last, lost = await one_send(tracker, sender, target, expected)
+            # Let the send's work after its ack (pushes, member copies) finish, so that
+            # each send is timed on an idle stack, not queued behind the one before.
+            await asyncio.sleep(SETTLE_SECONDS)
             if i < 3:
                 continue
             missing += lost
@@ -154,6 +157,7 @@ async def drive(
     return {"samples": samples, "errors": tracker.errors, "missing": missing}
 
 
+SETTLE_SECONDS = 0.5
 USERS = [30_000 + i for i in range(max(SIZES))]
 
 

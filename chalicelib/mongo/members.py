@@ -25,6 +25,7 @@ from chalicelib.mongo.documents import (
     read_state,
     require_user_id,
 )
+from chalicelib.mongo.gaps import fill_abandoned
 from chalicelib.mongo.queries import list_query
 
 # Contention on one member's document is one user's devices reading at once; retries
@@ -74,6 +75,7 @@ class MongoReadStates(MongoBase):
                 before = read_state(doc)
                 after = change(before)
                 if after == before:
+                    self._fill_gaps(conversation, after)
                     return before, after
                 # Compare what was read, byte for byte: the stored extra list's order.
                 expected = {k: doc.get(k) for k in ("read_seq", "extra", "read_at")}
@@ -82,9 +84,14 @@ class MongoReadStates(MongoBase):
                     {"$set": {**read_fields(after), "updated_at": self._clock()}},
                 )
                 if result.matched_count:
+                    self._fill_gaps(conversation, after)
                     return before, after
                 time.sleep(random.uniform(0, _CAS_BACKOFF_SECONDS * attempt))  # noqa: S311
         raise Unavailable("read position is changing too fast; try again")
+
+    def _fill_gaps(self, conversation: ConversationId, state: ReadState) -> None:
+        # Numbers lost with no message would stay unread for ever (chalicelib/mongo/gaps.py).
+        fill_abandoned(self._messages, self._members, conversation, state, self._clock())
 
     def note_peer_read(self, conversation: ConversationId, peer: int, read_seq: int) -> None:
         with self._io():

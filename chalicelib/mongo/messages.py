@@ -53,6 +53,7 @@ from chalicelib.mongo.documents import (
     require_user_id,
     stored_message,
 )
+from chalicelib.mongo.gaps import mark_void_read, void_document
 from chalicelib.mongo.queries import history_query, unread_query
 
 _NUMBERING_ATTEMPTS = 3
@@ -166,27 +167,13 @@ class MongoMessageLog(MongoBase):
             )
             if returned.modified_count:
                 return
-            void = message_document(
-                ObjectId(),
-                conversation,
-                seq,
-                0,
-                0,
-                content="",
-                msg_type=0,
-                ack_id=f"void:{key}:{seq}",
-                status=int(MessageState.VOID),
-                created_at=at,
-                updated_at=at,
-            )
             with contextlib.suppress(DuplicateKeyError):  # filled by an earlier attempt
-                self._messages.insert_one(void)
-            self._members.update_many(
-                {"conv": key, "read_seq": {"$lt": seq}}, {"$addToSet": {"extra": seq}}
-            )
+                self._messages.insert_one(void_document(conversation, seq, at))
+            mark_void_read(self._members, conversation, seq)
 
     def _give_back_quietly(self, conversation: ConversationId, seq: int, at: datetime) -> None:
-        # The store is down: the number stays a gap, which history skips.
+        # The store is down: the number stays a gap, which history skips and a later
+        # read fills (chalicelib/mongo/gaps.py).
         with contextlib.suppress(Unavailable):
             self._give_back(conversation, seq, at)
 
@@ -202,18 +189,21 @@ class MongoMessageLog(MongoBase):
                 "updated_at": at,
             }
         }
-        ops: list[Any]
-        if conversation.is_group:
-            ops = [UpdateMany({"conv": str(conversation)}, newer)]
-        else:
-            ops = [
-                UpdateOne({"_id": member_key(conversation, user)}, newer)
-                for user in conversation.participants()
-            ]
         # The sender has read what they wrote; readers see the position settled, and it
         # is written settled at the next compare-and-set (a read, or every 64 messages).
+        own_read = {"$addToSet": {"extra": seq}}
         own = member_key(conversation, message.sender)
-        ops.append(UpdateOne({"_id": own}, {"$addToSet": {"extra": seq}}))
+        ops: list[Any]
+        if conversation.is_group:
+            ops = [
+                UpdateMany({"conv": str(conversation)}, newer),
+                UpdateOne({"_id": own}, own_read),
+            ]
+        else:  # one statement per member: FerretDB runs each statement on its own
+            ops = [
+                UpdateOne({"_id": key}, {**newer, **own_read} if key == own else newer)
+                for key in (member_key(conversation, u) for u in conversation.participants())
+            ]
         with self._io():
             self._members.bulk_write(ops, ordered=False)
         if seq % _COMPACT_EVERY == 0:

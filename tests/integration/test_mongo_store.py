@@ -13,7 +13,7 @@ import pytest
 from pymongo.database import Database
 
 from chalicelib.chat.domain import ConversationId, Draft, ReadState
-from chalicelib.mongo.documents import INDEXES
+from chalicelib.mongo.documents import CONVERSATIONS, INDEXES
 from chalicelib.store import MongoChatStore
 from tests.clocks import ManualTime
 from tests.contracts.store_contract import ChatStoreContract, new_user
@@ -141,3 +141,61 @@ def test_once_the_server_is_unreachable_the_store_fails_fast() -> None:
         assert probe.value.__cause__ is not None  # half-open: one probe tried again
     finally:
         client.close()
+
+
+# --- numbers lost with no message (chalicelib/mongo/gaps.py) ----------------------------
+
+
+def lose_a_number(db: Db, conversation: ConversationId) -> None:
+    """What a numbering whose answer never reached the handler leaves behind: the
+    server moved the counter, and no message will ever have that number."""
+    db[CONVERSATIONS].update_one({"_id": str(conversation)}, {"$inc": {"max_seq": 1}})
+
+
+def unread_of(store: MongoChatStore, conversation: ConversationId, user: int) -> tuple[int, int]:
+    """(the member's unread count, how many messages their unread page lists)."""
+    member = store.membership(conversation, user)
+    assert member is not None
+    return member.unread_count(), len(store.unread(user, [member], 100, None))
+
+
+def test_a_number_lost_with_no_message_stops_counting_once_abandoned(
+    store: MongoChatStore, mongo_db: Db, clock: ManualTime
+) -> None:
+    a, b = new_user(), new_user()
+    conversation = ConversationId.direct(a, b)
+    first = store.append(Draft(conversation, a, "one", uuid.uuid4().hex)).message
+    lose_a_number(mongo_db, conversation)
+    third = store.append(Draft(conversation, a, "three", uuid.uuid4().hex)).message
+    assert (first.seq, third.seq) == (1, 3)
+    assert unread_of(store, conversation, b) == (3, 2)  # the gap counts as unread
+
+    # b reads every message there is, at once: the number may still be on its way.
+    store.change_read(conversation, b, lambda r: r.with_read([1, 3]))
+    assert unread_of(store, conversation, b) == (1, 0)
+
+    # Long after any handler could insert it, b's next read fills it.
+    clock.advance(91)
+    store.change_read(conversation, b, lambda r: r.with_read([3]))
+    assert unread_of(store, conversation, b) == (0, 0)
+    later = store.append(Draft(conversation, a, "four", uuid.uuid4().hex)).message
+    assert later.seq == 4 and unread_of(store, conversation, b) == (1, 1)
+    assert unread_of(store, conversation, a) == (0, 0)
+    history = store.history(conversation, floor=0, after=0, before=None, limit=10)
+    assert [m.content for m in history] == ["one", "three", "four"]
+
+
+def test_an_unread_message_between_reads_is_never_filled(
+    store: MongoChatStore, clock: ManualTime
+) -> None:
+    a, b = new_user(), new_user()
+    conversation = ConversationId.direct(a, b)
+    for text in ("one", "two", "three"):
+        store.append(Draft(conversation, a, text, uuid.uuid4().hex))
+    clock.advance(600)
+
+    store.change_read(conversation, b, lambda r: r.with_read([1, 3]))
+
+    member = store.membership(conversation, b)
+    assert member is not None and member.unread_count() == 1
+    assert [m.content for m in store.unread(b, [member], 100, None)] == ["two"]

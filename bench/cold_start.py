@@ -108,6 +108,11 @@ def main() -> None:
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
             }
             os.environ.update(env)
+            if args.app_dir:
+                # That checkout's app must import its own chalicelib, not the one this
+                # process imported (for tokens) from here.
+                for name in [m for m in sys.modules if m.partition(".")[0] == "chalicelib"]:
+                    del sys.modules[name]
             gateway = LocalGateway(root, env=env)
             urls = gateway.start()
             env["IM_MANAGEMENT_URL"] = urls.management_url
@@ -166,13 +171,13 @@ def main() -> None:
                 },
             }
             samples: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-            # The child imports `app` from `root` (its working directory) and this module
-            # from here.
+            # The child runs this file by its path and imports `app` (and that app's
+            # chalicelib) from `root` only: another checkout need not have this module.
             child_env = {
                 **os.environ,
                 **env,
                 "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONPATH": str(here),
+                "PYTHONPATH": str(root),
             }
             spec_file = Path(tmp) / "spec.json"
             for _ in range(args.runs):
@@ -181,7 +186,7 @@ def main() -> None:
                     spec.update(make())
                     spec_file.write_text(json.dumps(spec))
                     out = subprocess.run(
-                        [sys.executable, "-m", "bench.cold_start", _CHILD, str(spec_file)],
+                        [sys.executable, str(Path(__file__).resolve()), _CHILD, str(spec_file)],
                         cwd=root,
                         env=child_env,
                         capture_output=True,

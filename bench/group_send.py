@@ -121,8 +121,23 @@ def create_groups(rest_url: str, secret: str, users: list[int]) -> dict[int, int
     return groups
 
 
+def store_barrier(rest_url: str, secret: str, user: int) -> None:
+    response = httpx.post(
+        f"{rest_url}/api/v1/conversations",
+        json={"limit": 1},
+        headers={"Authorization": f"Bearer {mint(user, secret)}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+
+
 async def drive(
-    ws_url: str, secret: str, users: list[int], groups: dict[int, int], rounds: int
+    ws_url: str,
+    rest_url: str,
+    secret: str,
+    users: list[int],
+    groups: dict[int, int],
+    rounds: int,
 ) -> dict[str, Any]:
     tracker = Tracker()
     sockets: list[ClientConnection] = []
@@ -140,9 +155,12 @@ async def drive(
     for i in range(rounds + 3):  # three warm-up rounds: first-use costs are not measured
         for name, target, expected in kinds:
             ack, last, lost = await one_send(tracker, sender, target, expected)
-            # Let the send's work after its ack (pushes, member copies) finish, so that
-            # each send is timed on an idle stack, not queued behind the one before.
+            # Let the send's work after its ack (pushes, then the members' copies) finish,
+            # so each send is timed on an idle stack, not queued behind the one before:
+            # a pause for the copies to be sent, then a read the store answers only
+            # after them (the local store runs one command at a time, in order).
             await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.to_thread(store_barrier, rest_url, secret, users[0])
             if i < 3:
                 continue
             missing += lost
@@ -157,7 +175,7 @@ async def drive(
     return {"samples": samples, "errors": tracker.errors, "missing": missing}
 
 
-SETTLE_SECONDS = 0.5
+SETTLE_SECONDS = 0.2
 USERS = [30_000 + i for i in range(max(SIZES))]
 
 
@@ -179,7 +197,9 @@ def run_setting(
     ):
         urls = stack.endpoints
         groups = create_groups(urls["rest_url"], stack.secret, USERS)
-        result = asyncio.run(drive(urls["ws_url"], stack.secret, USERS, groups, rounds))
+        result = asyncio.run(
+            drive(urls["ws_url"], urls["rest_url"], stack.secret, USERS, groups, rounds)
+        )
     result["groups"] = groups
     return result
 

@@ -27,8 +27,8 @@ from chalicelib.config import ConfigError, Settings
 from infra.dev import ENDPOINTS_FILE
 from infra.dev.tokens import local_secret
 from infra.dev.web import dev_routes, page_url
-from infra.localgw import LocalGateway, WorkerSettings
-from infra.localgw.server import RUNTIMES
+from infra.localgw import LocalGateway
+from infra.localgw.__main__ import add_runtime_options, workers_from
 from infra.services import start_mongo, start_redis, stop_all
 from infra.services.process import install_signal_handlers, wait_for_signal
 
@@ -46,25 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a one-way $default, as plain `chalice deploy` leaves it: acks are posted",
     )
-    parser.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default="processes",
-        help="handlers in worker processes per Lambda function (default), or in threads",
-    )
-    defaults = WorkerSettings()
-    parser.add_argument(
-        "--max-concurrency",
-        type=int,
-        default=defaults.max_per_function,
-        help="processes: containers per Lambda function at most",
-    )
-    parser.add_argument(
-        "--prewarm",
-        type=int,
-        default=defaults.prewarm,
-        help="processes: containers started per function at start",
-    )
+    add_runtime_options(parser)
     parser.add_argument(
         "--log-level",
         default="INFO",
@@ -162,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             extra_routes=dev_routes(data_dir, secret),
             route_responses={"$default"} if two_way else (),
             runtime=args.runtime,
-            workers=WorkerSettings(max_per_function=args.max_concurrency, prewarm=args.prewarm),
+            workers=workers_from(args),
+            max_workers=args.max_workers,
         )
         urls = gateway.start()
         info = {

@@ -44,34 +44,9 @@ _DEFAULTS = Limits()
 _WORKERS = WorkerSettings()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.localgw",
-        description="Local API Gateway (WebSocket, REST, @connections) for a Chalice app.",
-    )
-    parser.add_argument("--app-dir", required=True, type=Path, help="Chalice project directory")
-    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--stage", default="dev", help="Chalice stage in .chalice/config.json")
-    parser.add_argument("--region", default=None, help="default: $AWS_REGION or us-east-1")
-    parser.add_argument("--ready-file", type=Path, help="write the ready JSON here too")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra handler environment variable (repeatable); {ws_url}, {rest_url}, "
-        "{management_url} and {admin_url} in VALUE are replaced by the bound URLs; "
-        ".chalice/config.json still wins",
-    )
-    parser.add_argument(
-        "--route-response",
-        action="append",
-        default=[],
-        metavar="ROUTE_KEY",
-        help="send this route's handler result body back to the client, as a $default "
-        "route response on AWS does (repeatable); Chalice creates none",
-    )
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """Where handlers run, for every command line that starts a gateway (this one and
+    make dev's); `workers_from` reads them back."""
     workers = parser.add_argument_group("runtime (where handlers run)")
     workers.add_argument(
         "--runtime",
@@ -104,6 +79,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_WORKERS,
         help="threads: handler threads",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.localgw",
+        description="Local API Gateway (WebSocket, REST, @connections) for a Chalice app.",
+    )
+    parser.add_argument("--app-dir", required=True, type=Path, help="Chalice project directory")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--stage", default="dev", help="Chalice stage in .chalice/config.json")
+    parser.add_argument("--region", default=None, help="default: $AWS_REGION or us-east-1")
+    parser.add_argument("--ready-file", type=Path, help="write the ready JSON here too")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra handler environment variable (repeatable); {ws_url}, {rest_url}, "
+        "{management_url} and {admin_url} in VALUE are replaced by the bound URLs; "
+        ".chalice/config.json still wins",
+    )
+    parser.add_argument(
+        "--route-response",
+        action="append",
+        default=[],
+        metavar="ROUTE_KEY",
+        help="send this route's handler result body back to the client, as a $default "
+        "route response on AWS does (repeatable); Chalice creates none",
+    )
+    add_runtime_options(parser)
     parser.add_argument("--log-level", default="INFO")
     limits = parser.add_argument_group("limits (API Gateway quotas by default)")
     limits.add_argument("--max-message-bytes", type=int, default=_DEFAULTS.max_message_bytes)

@@ -115,6 +115,14 @@ class Stack:
     def chat(self, user: int) -> Chat:
         return Chat.open(self, user)
 
+    def chat_tracked(self, user: int) -> tuple[Chat, str]:
+        """A connection and its id, read from the local gateway's test API (one opener
+        at a time)."""
+        before = self.connection_ids()
+        chat = self.chat(user)
+        (connection_id,) = self.connection_ids() - before
+        return chat, connection_id
+
     # --- v1.1 REST ---------------------------------------------------------------------
 
     def call(self, path: str, body: Frame, user: int) -> Frame:

@@ -8,19 +8,11 @@ import time
 import redis
 
 from chalicelib.presence import Presence
-from tests.e2e.support import Chat, Stack, new_user
+from tests.e2e.support import Stack, new_user
 
 
 def presence_of(stack: Stack) -> Presence:
     return Presence(redis.Redis.from_url(stack.extra["redis_url"], decode_responses=True))
-
-
-def open_tracked(stack: Stack, user: int) -> tuple[Chat, str]:
-    """A connection and its id, read from the gateway's test API."""
-    before = stack.connection_ids()
-    chat = stack.chat(user)
-    (connection_id,) = stack.connection_ids() - before
-    return chat, connection_id
 
 
 def wait_until(check: object, timeout: float = 5.0) -> bool:
@@ -35,7 +27,7 @@ def wait_until(check: object, timeout: float = 5.0) -> bool:
 def test_connect_registers_and_disconnect_unregisters(local_stack: Stack) -> None:
     presence = presence_of(local_stack)
     user = new_user()
-    chat, connection_id = open_tracked(local_stack, user)
+    chat, connection_id = local_stack.chat_tracked(user)
     assert presence.connections_of(user) == [connection_id]
     assert presence.user_of(connection_id) == user
 
@@ -49,8 +41,8 @@ def test_stale_connection_is_pruned_on_next_push_and_message_stays_unread(
 ) -> None:
     presence = presence_of(local_stack)
     a, b = new_user(), new_user()
-    stale, stale_id = open_tracked(local_stack, b)
-    live, live_id = open_tracked(local_stack, b)
+    stale, stale_id = local_stack.chat_tracked(b)
+    live, live_id = local_stack.chat_tracked(b)
     local_stack.drop(stale_id)  # gone, and no $disconnect ran
     assert sorted(presence.connections_of(b)) == sorted([stale_id, live_id])
 
@@ -71,7 +63,7 @@ def test_only_stale_connections_means_the_message_waits_for_next_login(
 ) -> None:
     presence = presence_of(local_stack)
     a, b = new_user(), new_user()
-    stale, stale_id = open_tracked(local_stack, b)
+    stale, stale_id = local_stack.chat_tracked(b)
     local_stack.drop(stale_id)
 
     with local_stack.chat(a) as chat_a:
@@ -88,7 +80,7 @@ def test_only_stale_connections_means_the_message_waits_for_next_login(
 def test_ping_puts_a_lost_connection_back_into_presence(local_stack: Stack) -> None:
     presence = presence_of(local_stack)
     a, b = new_user(), new_user()
-    chat_b, b_id = open_tracked(local_stack, b)
+    chat_b, b_id = local_stack.chat_tracked(b)
     presence.remove(b_id)  # as after a Redis failover that lost the entry
     chat_b.ping_signed_in(local_stack.token(b))
     assert presence.connections_of(b) == [b_id]

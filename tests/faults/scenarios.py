@@ -309,14 +309,6 @@ def closing(chats: list[Chat]) -> Iterator[list[Chat]]:
                 chat.close()
 
 
-def open_tracked(stack: Stack, user: int) -> tuple[Chat, str]:
-    """A connection and its id (from the gateway's test API; only one opener at a time)."""
-    before = stack.connection_ids()
-    chat = stack.chat(user)
-    (connection_id,) = stack.connection_ids() - before
-    return chat, connection_id
-
-
 # --- the scenarios ----------------------------------------------------------------------
 
 
@@ -540,7 +532,7 @@ def disconnect_churn(
     with closing(opened):
         for user in users:
             for i in range(2 + doomed):
-                chat, connection_id = open_tracked(stack, user)
+                chat, connection_id = stack.chat_tracked(user)
                 opened.append(chat)
                 (live[user] if i < 2 else doomed_list).append((chat, connection_id))
         sender_chats = [stack.chat(s) for s in senders]
